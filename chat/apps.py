@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class ChatConfig(AppConfig):
+    name = "chat"
+    verbose_name = "Chat"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from notifications.realtime.revocation import connect_revocation_signals
+
+        connect_revocation_signals()

@@ -1,0 +1,2 @@
+# The chat consumer (/ws/chat/<room>/) is not built yet.
+websocket_urlpatterns: list = []

@@ -1,0 +1,292 @@
+"""django-notifications' abstract model, queryset and signal handler.
+
+Field names, meanings, the queryset methods and ``notify_handler`` match
+django-notifications-hq 1.8 and django-notifications-community 1.12, so code
+written against either keeps working. Every write goes through
+``notifications.services``, which pushes the change to the user's sockets
+after commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from notifications.conf import conf
+from notifications.utils import id2slug
+
+
+def is_soft_delete() -> bool:
+    return conf.soft_delete
+
+
+def assert_soft_delete() -> None:
+    if not is_soft_delete():
+        raise ImproperlyConfigured(
+            "To use the 'deleted' field, set SOFT_DELETE=True in DJANGO_NOTIFICATIONS_CONFIG. "
+            "Without it, NotificationQuerySet.unread() and .read() do not filter by 'deleted'."
+        )
+
+
+class NotificationQuerySet(models.QuerySet):
+    """django-notifications' queryset. The mark methods go through the
+    services, so every open tab of the affected users hears about it."""
+
+    def unsent(self) -> NotificationQuerySet:
+        return self.filter(emailed=False)
+
+    def sent(self) -> NotificationQuerySet:
+        return self.filter(emailed=True)
+
+    def unread(self, include_deleted: bool = False) -> NotificationQuerySet:
+        if is_soft_delete() and not include_deleted:
+            return self.filter(unread=True, deleted=False)
+        return self.filter(unread=True)
+
+    def read(self, include_deleted: bool = False) -> NotificationQuerySet:
+        if is_soft_delete() and not include_deleted:
+            return self.filter(unread=False, deleted=False)
+        return self.filter(unread=False)
+
+    def _for(self, recipient: Any) -> NotificationQuerySet:
+        return self.filter(recipient=recipient) if recipient else self
+
+    def mark_all_as_read(self, recipient: Any = None) -> int:
+        from notifications.services import notifications_set_unread
+
+        return notifications_set_unread(queryset=self.unread(True)._for(recipient), unread=False)
+
+    def mark_all_as_unread(self, recipient: Any = None) -> int:
+        from notifications.services import notifications_set_unread
+
+        return notifications_set_unread(queryset=self.read(True)._for(recipient), unread=True)
+
+    def deleted(self) -> NotificationQuerySet:
+        assert_soft_delete()
+        return self.filter(deleted=True)
+
+    def active(self) -> NotificationQuerySet:
+        assert_soft_delete()
+        return self.filter(deleted=False)
+
+    def mark_all_as_deleted(self, recipient: Any = None) -> int:
+        from notifications.services import notifications_set_deleted
+
+        assert_soft_delete()
+        return notifications_set_deleted(queryset=self.active()._for(recipient), deleted=True)
+
+    def mark_all_as_active(self, recipient: Any = None) -> int:
+        from notifications.services import notifications_set_deleted
+
+        assert_soft_delete()
+        return notifications_set_deleted(queryset=self.deleted()._for(recipient), deleted=False)
+
+    def mark_as_unsent(self, recipient: Any = None) -> int:
+        return self.sent()._for(recipient).update(emailed=False)
+
+    def mark_as_sent(self, recipient: Any = None) -> int:
+        return self.unsent()._for(recipient).update(emailed=True)
+
+
+class AbstractNotification(models.Model):
+    """<actor> <verb> [<action_object>] [on <target>] <time>, for one recipient."""
+
+    class LEVELS(models.TextChoices):
+        success = "success", _("Success")
+        info = "info", _("Info")
+        warning = "warning", _("Warning")
+        error = "error", _("Error")
+
+    level = models.CharField(_("level"), choices=LEVELS, default=LEVELS.info, max_length=20)
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("recipient"),
+    )
+    unread = models.BooleanField(_("unread"), default=True, db_index=True)
+
+    actor_content_type = models.ForeignKey(
+        ContentType,
+        on_delete=models.CASCADE,
+        related_name="notify_actor",
+        verbose_name=_("actor content type"),
+    )
+    actor_object_id = models.CharField(_("actor object id"), max_length=255)
+    actor = GenericForeignKey("actor_content_type", "actor_object_id")
+
+    verb = models.CharField(_("verb"), max_length=255)
+    description = models.TextField(_("description"), blank=True, null=True)  # noqa: DJ001
+
+    target_content_type = models.ForeignKey(
+        ContentType,
+        on_delete=models.CASCADE,
+        related_name="notify_target",
+        verbose_name=_("target content type"),
+        blank=True,
+        null=True,
+    )
+    target_object_id = models.CharField(  # noqa: DJ001
+        _("target object id"), max_length=255, blank=True, null=True
+    )
+    target = GenericForeignKey("target_content_type", "target_object_id")
+
+    action_object_content_type = models.ForeignKey(
+        ContentType,
+        on_delete=models.CASCADE,
+        related_name="notify_action_object",
+        verbose_name=_("action object content type"),
+        blank=True,
+        null=True,
+    )
+    action_object_object_id = models.CharField(  # noqa: DJ001
+        _("action object object id"), max_length=255, blank=True, null=True
+    )
+    action_object = GenericForeignKey("action_object_content_type", "action_object_object_id")
+
+    timestamp = models.DateTimeField(_("timestamp"), default=timezone.now, db_index=True)
+
+    public = models.BooleanField(_("public"), default=True, db_index=True)
+    deleted = models.BooleanField(_("deleted"), default=False, db_index=True)
+    emailed = models.BooleanField(_("emailed"), default=False, db_index=True)
+
+    data = models.JSONField(_("data"), blank=True, null=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ("-timestamp",)
+        indexes = [
+            models.Index(fields=["recipient", "unread"]),
+            models.Index(fields=["actor_content_type", "actor_object_id"]),
+            models.Index(fields=["target_content_type", "target_object_id"]),
+            models.Index(fields=["action_object_content_type", "action_object_object_id"]),
+            # sync {after}: a recipient's notifications after an id, in id order.
+            models.Index(fields=["recipient", "id"]),
+        ]
+        verbose_name = _("Notification")
+        verbose_name_plural = _("Notifications")
+
+    def __str__(self) -> str:
+        ctx = {
+            "actor": self.actor,
+            "verb": self.verb,
+            "action_object": self.action_object,
+            "target": self.target,
+            "timesince": self.timesince(),
+        }
+        if self.target:
+            if self.action_object:
+                return _("%(actor)s %(verb)s %(action_object)s on %(target)s %(timesince)s ago") % ctx
+            return _("%(actor)s %(verb)s %(target)s %(timesince)s ago") % ctx
+        if self.action_object:
+            return _("%(actor)s %(verb)s %(action_object)s %(timesince)s ago") % ctx
+        return _("%(actor)s %(verb)s %(timesince)s ago") % ctx
+
+    def timesince(self, now: Any = None) -> str:
+        from django.utils.timesince import timesince
+
+        return timesince(self.timestamp, now)
+
+    def naturalday(self) -> str:
+        from django.contrib.humanize.templatetags.humanize import naturalday
+
+        return naturalday(self.timestamp)
+
+    def naturaltime(self) -> str:
+        from django.contrib.humanize.templatetags.humanize import naturaltime
+
+        return naturaltime(self.timestamp)
+
+    @property
+    def slug(self) -> int:
+        return id2slug(self.id)
+
+    def mark_as_read(self) -> None:
+        from notifications.services import notifications_set_unread
+
+        if self.unread:
+            self.unread = False
+            notifications_set_unread(queryset=type(self).objects.filter(pk=self.pk), unread=False)
+
+    def mark_as_unread(self) -> None:
+        from notifications.services import notifications_set_unread
+
+        if not self.unread:
+            self.unread = True
+            notifications_set_unread(queryset=type(self).objects.filter(pk=self.pk), unread=True)
+
+    def _admin_link(self, prefix: str) -> Any:
+        content_type = getattr(self, f"{prefix}_content_type")
+        object_id = getattr(self, f"{prefix}_object_id")
+        if content_type is None:
+            return object_id
+        try:
+            url = reverse(
+                f"admin:{content_type.app_label}_{content_type.model}_change", args=(object_id,)
+            )
+        except NoReverseMatch:
+            return object_id
+        return format_html("<a href='{}'>{}</a>", url, object_id)
+
+    def actor_object_url(self) -> Any:
+        return self._admin_link("actor")
+
+    def action_object_url(self) -> Any:
+        return self._admin_link("action_object")
+
+    def target_object_url(self) -> Any:
+        return self._admin_link("target")
+
+
+def _require_model_instance(arg_name: str, obj: Any) -> None:
+    """A class or an unsaved instance would store a useless object id that
+    later breaks every view resolving the generic foreign key."""
+    if not isinstance(obj, models.Model):
+        raise TypeError(
+            f"notify.send() expected a model instance for '{arg_name}', got {obj!r}. "
+            "Pass an instance, not a class."
+        )
+    if obj.pk is None:
+        raise ValueError(
+            f"notify.send() received an unsaved instance for '{arg_name}' (pk is None). "
+            "Save it before sending."
+        )
+
+
+def notify_handler(verb: Any, **kwargs: Any) -> list[Any]:
+    """The ``notify`` signal's receiver: create one notification per recipient."""
+    from notifications.services import notification_create
+
+    kwargs.pop("signal", None)
+    recipient = kwargs.pop("recipient")
+    actor = kwargs.pop("sender")
+    _require_model_instance("sender", actor)
+    target = kwargs.pop("target", None)
+    action_object = kwargs.pop("action_object", None)
+    for name, obj in (("target", target), ("action_object", action_object)):
+        if obj is not None:
+            _require_model_instance(name, obj)
+    return notification_create(
+        recipient=recipient,
+        actor=actor,
+        verb=verb,
+        target=target,
+        action_object=action_object,
+        level=kwargs.pop("level", None),
+        description=kwargs.pop("description", None),
+        public=bool(kwargs.pop("public", True)),
+        timestamp=kwargs.pop("timestamp", None),
+        extra=kwargs,
+    )

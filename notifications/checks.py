@@ -1,0 +1,109 @@
+"""System checks for a deployment that would silently lose live delivery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.utils.module_loading import import_string
+
+from notifications.realtime.config import CHANNELS_REDIS_POP_TIMEOUT
+
+
+@register(Tags.compatibility)
+def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    layers = getattr(settings, "CHANNEL_LAYERS", None)
+    if not layers:
+        return [
+            Warning(
+                "CHANNEL_LAYERS is not set: notifications are stored and served, but not pushed live.",
+                hint="Set CHANNEL_LAYERS (see docs/settings.md); until then the badge polls.",
+                id="notifications.W001",
+            )
+        ]
+    default = layers.get("default")
+    if not isinstance(default, dict) or "BACKEND" not in default:
+        return [
+            Error(
+                "CHANNEL_LAYERS has no usable 'default' entry with a BACKEND.",
+                hint="Use notifications.realtime.redis_channel_layer(REDIS_URL) or the in-memory layer.",
+                id="notifications.E002",
+            )
+        ]
+    try:
+        import_string(default["BACKEND"])
+    except ImportError as exc:
+        return [
+            Error(
+                f"CHANNEL_LAYERS['default']['BACKEND'] cannot be imported: {exc}",
+                hint="Install channels-redis, or fix the dotted path.",
+                id="notifications.E002",
+            )
+        ]
+    errors: list[Any] = []
+    if default["BACKEND"].endswith("InMemoryChannelLayer") and not settings.DEBUG:
+        errors.append(
+            Warning(
+                "The in-memory channel layer only reaches sockets of the same process.",
+                hint="With more than one server process, use Redis: "
+                "CHANNEL_LAYERS = {'default': redis_channel_layer(REDIS_URL)}.",
+                id="notifications.W003",
+            )
+        )
+    if default["BACKEND"] == "channels_redis.core.RedisChannelLayer":
+        errors.extend(_check_redis_timeouts(default))
+    return errors
+
+
+def _check_redis_timeouts(layer: dict[str, Any]) -> list[Any]:
+    import redis
+
+    if int(redis.__version__.split(".")[0]) < 8:
+        return []
+    for host in layer.get("CONFIG", {}).get("hosts", []):
+        timeout = host.get("socket_timeout") if isinstance(host, dict) else None
+        if timeout is not None and timeout > CHANNELS_REDIS_POP_TIMEOUT:
+            continue
+        return [
+            Error(
+                "With redis-py 8, this RedisChannelLayer host closes every idle socket after 5 s.",
+                hint="Set 'socket_timeout' above 5 in each hosts dict, or build the entry with "
+                "notifications.realtime.redis_channel_layer(url).",
+                id="notifications.E004",
+            )
+        ]
+    return []
+
+
+@register(Tags.security, deploy=False)
+def check_origin_validation(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    errors: list[Any] = []
+    if not settings.DEBUG and "*" in settings.ALLOWED_HOSTS:
+        errors.append(
+            Error(
+                "ALLOWED_HOSTS contains '*' while DEBUG is off, so any web page may open a "
+                "logged-in user's socket (AllowedHostsOriginValidator accepts every origin).",
+                hint="List your host names in ALLOWED_HOSTS.",
+                id="notifications.E005",
+            )
+        )
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        return errors
+    try:
+        application = import_string(path)
+    except Exception:
+        return errors  # Channels' own checks report an unimportable application.
+    from channels.security.websocket import OriginValidator
+
+    websocket = getattr(application, "application_mapping", {}).get("websocket")
+    if websocket is not None and not isinstance(websocket, OriginValidator):
+        errors.append(
+            Warning(
+                "The websocket route of ASGI_APPLICATION is not wrapped in an origin validator.",
+                hint="Wrap it: AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...))).",
+                id="notifications.W006",
+            )
+        )
+    return errors

@@ -1,0 +1,115 @@
+"""The notifications app's settings, read live from DJANGO_NOTIFICATIONS_CONFIG.
+
+The dict keeps django-notifications' name and keys, and adds this app's own.
+Properties read ``django.conf.settings`` on every access, so
+``override_settings`` works with no cache to clear.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+SETTING = "DJANGO_NOTIFICATIONS_CONFIG"
+
+DEFAULTS: dict[str, Any] = {
+    # django-notifications' keys, same meaning and defaults, except
+    # USE_JSONFIELD: extra notify.send() kwargs are kept in ``data`` by default.
+    "PAGINATE_BY": 20,
+    "USE_JSONFIELD": True,
+    "SOFT_DELETE": False,
+    "NUM_TO_FETCH": 10,
+    "CACHE_TIMEOUT": 2,
+    "API_EXCLUDED_FIELDS": (),
+    # This app's keys.
+    "HEARTBEAT_SECONDS": 25,
+    "SYNC_PAGE_SIZE": 100,
+    "SYNC_OVERLAP_SECONDS": 60,
+    "MAX_FRAME_BYTES": 16 * 1024,
+    "FRAMES_PER_SECOND": 20,
+    "FRAME_BURST": 40,
+    "MAX_SOCKETS_PER_USER": 20,
+    "BULK_CREATE_BATCH_SIZE": 1000,
+    "TRIGGERS_MODULE": "live",
+}
+
+
+class NotificationsConf:
+    def _get(self, key: str) -> Any:
+        user = getattr(settings, SETTING, {}) or {}
+        if not isinstance(user, dict):
+            raise ImproperlyConfigured(f"{SETTING} must be a dict.")
+        return user.get(key, DEFAULTS[key])
+
+    def as_dict(self) -> dict[str, Any]:
+        user = getattr(settings, SETTING, {}) or {}
+        return {**DEFAULTS, **user}
+
+    def _positive_int(self, key: str) -> int:
+        value = self._get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ImproperlyConfigured(f"{SETTING}['{key}'] must be a positive integer, not {value!r}.")
+        return value
+
+    @property
+    def paginate_by(self) -> int:
+        return self._positive_int("PAGINATE_BY")
+
+    @property
+    def use_jsonfield(self) -> bool:
+        return bool(self._get("USE_JSONFIELD"))
+
+    @property
+    def soft_delete(self) -> bool:
+        return bool(self._get("SOFT_DELETE"))
+
+    @property
+    def num_to_fetch(self) -> int:
+        return self._positive_int("NUM_TO_FETCH")
+
+    @property
+    def cache_timeout(self) -> int:
+        return int(self._get("CACHE_TIMEOUT"))
+
+    @property
+    def api_excluded_fields(self) -> tuple[str, ...]:
+        return tuple(self._get("API_EXCLUDED_FIELDS"))
+
+    @property
+    def heartbeat_seconds(self) -> int:
+        return self._positive_int("HEARTBEAT_SECONDS")
+
+    @property
+    def sync_page_size(self) -> int:
+        return self._positive_int("SYNC_PAGE_SIZE")
+
+    @property
+    def sync_overlap_seconds(self) -> int:
+        return int(self._get("SYNC_OVERLAP_SECONDS"))
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return self._positive_int("MAX_FRAME_BYTES")
+
+    @property
+    def frames_per_second(self) -> float:
+        return float(self._get("FRAMES_PER_SECOND"))
+
+    @property
+    def frame_burst(self) -> float:
+        return float(self._get("FRAME_BURST"))
+
+    @property
+    def max_sockets_per_user(self) -> int:
+        return self._positive_int("MAX_SOCKETS_PER_USER")
+
+    @property
+    def bulk_create_batch_size(self) -> int:
+        return self._positive_int("BULK_CREATE_BATCH_SIZE")
+
+    @property
+    def triggers_module(self) -> str:
+        return str(self._get("TRIGGERS_MODULE"))
+
+
+conf = NotificationsConf()

@@ -1,0 +1,87 @@
+"""The /ws/notifications/ consumer: protocol v1, thin.
+
+Auth, limits, decoding and revocation come from RealtimeConsumer; this class
+joins the user's group, sends ``hello``, and turns client frames into
+service and selector calls through ``database_sync_to_async``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from notifications import protocol, selectors, services
+from notifications.conf import conf
+from notifications.realtime.consumer import ErrorCode, FrameError, RealtimeConsumer
+from notifications.realtime.frames import encode
+from notifications.realtime.hub import Hub
+
+
+async def send_heartbeats(hub: Hub) -> None:
+    """Every HEARTBEAT_SECONDS, tell each local user their newest id and unread
+    count, with one grouped query for the whole process. A client that sees an
+    id it lacks, or a count it did not expect, syncs: a push the layer dropped
+    arrives within one heartbeat."""
+    user_ids = [uid for g in list(hub.members) if (uid := protocol.user_id_of(g)) is not None]
+    if not user_ids:
+        return
+    snapshots = await database_sync_to_async(selectors.heartbeat_snapshots)(user_ids=user_ids)
+    for user_id, snapshot in snapshots.items():
+        text = encode(protocol.heartbeat(**snapshot))
+        for member in tuple(hub.local_members(protocol.user_group(user_id))):
+            await member.send_encoded(text)
+
+
+class NotificationConsumer(RealtimeConsumer):
+    def settings(self) -> None:
+        self.max_frame_bytes = conf.max_frame_bytes
+        self.rate_per_second = conf.frames_per_second
+        self.rate_burst = conf.frame_burst
+
+    async def groups_for_user(self) -> list[str]:
+        return [protocol.user_group(self.user.pk)]
+
+    async def joined(self) -> None:
+        """Groups are joined, so anything created from here on is pushed; the
+        snapshot therefore cannot miss a row created in between."""
+        heartbeat = conf.heartbeat_seconds
+        self.hub.every("notifications.heartbeat", heartbeat, send_heartbeats)
+        snapshot = await database_sync_to_async(selectors.hello_snapshot)(user=self.user)
+        await self.send_frame(protocol.hello(user_id=self.user.pk, heartbeat=heartbeat, **snapshot))
+
+    async def notifications_frame(self, event: dict[str, Any]) -> None:
+        """A frame published for this user; the hub normally sends these
+        pre-encoded, this handles a direct dispatch."""
+        await self.send_frame(event["frame"])
+
+    # Client frames ---------------------------------------------------------------------
+
+    async def handle_ping(self, frame: dict[str, Any]) -> None:
+        await self.send_frame(protocol.PONG)
+
+    async def handle_sync(self, frame: dict[str, Any]) -> None:
+        after = protocol.sync_after(frame)
+        result = await database_sync_to_async(selectors.notifications_after)(
+            user=self.user, after=after, limit=conf.sync_page_size
+        )
+        await self.send_frame(protocol.sync(**result))
+
+    async def _own(self, service: Any, frame: dict[str, Any]) -> None:
+        notification_id = protocol.notification_id(frame)
+        try:
+            await database_sync_to_async(service)(user=self.user, notification_id=notification_id)
+        except services.NotificationNotFound:
+            raise FrameError(ErrorCode.NOT_FOUND, "No such notification.") from None
+
+    async def handle_mark_read(self, frame: dict[str, Any]) -> None:
+        await self._own(services.notification_mark_read, frame)
+
+    async def handle_mark_unread(self, frame: dict[str, Any]) -> None:
+        await self._own(services.notification_mark_unread, frame)
+
+    async def handle_delete(self, frame: dict[str, Any]) -> None:
+        await self._own(services.notification_delete, frame)
+
+    async def handle_mark_all_read(self, frame: dict[str, Any]) -> None:
+        await database_sync_to_async(services.notifications_mark_all_read)(user=self.user)

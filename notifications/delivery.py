@@ -1,0 +1,72 @@
+"""Pushing stored changes to sockets. The only notifications code that talks
+to the channel layer, always from ``transaction.on_commit``: a rolled-back
+write never reaches a socket, and a layer failure never fails the write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from django.db import transaction
+
+from notifications import protocol, selectors
+from notifications.realtime.publish import Event, publish
+
+logger = logging.getLogger("notifications.delivery")
+
+# Ids per read/unread/deleted frame.
+IDS_PER_FRAME = 500
+
+
+def _frame_event(user_id: int, frame: dict[str, Any]) -> Event:
+    return (protocol.user_group(user_id), {"type": "notifications.frame", "frame": frame})
+
+
+def notifications_created(notifications: list[Any], *, using: str) -> None:
+    """After commit, push each new notification to its recipient."""
+    transaction.on_commit(lambda: _push_created(notifications), using=using, robust=True)
+
+
+def _push_created(notifications: list[Any]) -> None:
+    counts = selectors.unread_counts(user_ids={n.recipient_id for n in notifications})
+    events = [
+        _frame_event(
+            n.recipient_id,
+            protocol.notification(
+                payload=selectors.notification_payload(n), unread_count=counts[n.recipient_id]
+            ),
+        )
+        for n in notifications
+    ]
+    publish(events)
+
+
+def notifications_changed(
+    kind: str, rows: list[tuple[int, int]], *, everything: bool = False, using: str
+) -> None:
+    """After commit, tell each affected user's sockets which ids became
+    ``read``, ``unread`` or ``deleted``. ``rows`` are (id, recipient_id)."""
+    by_user: dict[int, list[int]] = defaultdict(list)
+    for notification_id, user_id in rows:
+        by_user[user_id].append(notification_id)
+    transaction.on_commit(lambda: _push_changed(kind, by_user, everything), using=using, robust=True)
+
+
+def _push_changed(kind: str, by_user: dict[int, list[int]], everything: bool) -> None:
+    counts = selectors.unread_counts(user_ids=by_user)
+    events: list[Event] = []
+    for user_id, ids in by_user.items():
+        if everything:
+            events.append(
+                _frame_event(user_id, protocol.changed(kind, ids=None, unread_count=counts[user_id]))
+            )
+            continue
+        ids.sort()
+        for start in range(0, len(ids), IDS_PER_FRAME):
+            frame = protocol.changed(
+                kind, ids=ids[start : start + IDS_PER_FRAME], unread_count=counts[user_id]
+            )
+            events.append(_frame_event(user_id, frame))
+    publish(events)

@@ -1,0 +1,225 @@
+"""The per-process fan-out hub.
+
+The Channels tutorial puts every socket in a channel-layer group, so one
+broadcast costs one layer message and one consumer dispatch per socket. The
+hub instead subscribes once per group for the whole process (one event loop),
+and when an event arrives it encodes the frame once and writes it to every
+local socket in that group. DESIGN.md has the measurements.
+
+Events published to a group are plain channel-layer messages carrying the
+``group`` they were sent to and either a ready ``frame`` (sent as-is to every
+member) or a ``type`` that names a member method, as in Channels:
+``"realtime.revoke"`` calls ``member.realtime_revoke(event)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+
+from .frames import encode
+
+logger = logging.getLogger("notifications.realtime")
+
+# Layer operations in flight at once per hub. A connect storm would otherwise
+# open one Redis connection per connecting socket and exhaust the pool.
+MAX_CONCURRENT_LAYER_OPS = 64
+# How often the hub re-adds its groups. channels-redis forgets a group member
+# after group_expiry, and a Redis restarted empty forgets all of them.
+DEFAULT_REFRESH_SECONDS = 60.0
+
+
+class Member(Protocol):
+    async def send_encoded(self, text: str) -> None: ...
+
+
+Ticker = Callable[["Hub"], Awaitable[None]]
+
+
+class Hub:
+    """Group membership and fan-out for the sockets of one event loop."""
+
+    def __init__(self, layer: Any, refresh_seconds: float = DEFAULT_REFRESH_SECONDS):
+        self.layer = layer
+        self.channel_name = ""
+        self.members: dict[str, set[Member]] = defaultdict(set)
+        self.refresh_seconds = refresh_seconds
+        self._registered: set[str] = set()
+        self._adding: dict[str, asyncio.Future[None]] = {}
+        self._ops = asyncio.Semaphore(MAX_CONCURRENT_LAYER_OPS)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._tickers: dict[str, asyncio.Task[None]] = {}
+        self.loop = asyncio.get_running_loop()
+
+    async def start(self) -> None:
+        self.channel_name = await self.layer.new_channel(prefix="hub.")
+        self._tasks.append(asyncio.create_task(self._receive_loop(), name="hub-receive"))
+        self._tasks.append(asyncio.create_task(self._refresh_loop(), name="hub-refresh"))
+
+    async def close(self) -> None:
+        for task in [*self._tasks, *self._tickers.values()]:
+            task.cancel()
+        self._tasks.clear()
+        self._tickers.clear()
+
+    # Membership -------------------------------------------------------------
+
+    async def join(self, group: str, member: Member) -> None:
+        """Add a local member; returns once the process is subscribed."""
+        self.members[group].add(member)
+        if group in self._registered:
+            return
+        pending = self._adding.get(group)
+        if pending is None:
+            pending = asyncio.ensure_future(self._group_add(group))
+            self._adding[group] = pending
+            pending.add_done_callback(lambda _f, g=group: self._adding.pop(g, None))
+        await asyncio.shield(pending)
+
+    def leave(self, group: str, member: Member) -> None:
+        """Remove a local member. The layer subscription is dropped lazily by
+        the refresh loop, so a quick leave-then-join never races a discard."""
+        members = self.members.get(group)
+        if members is not None:
+            members.discard(member)
+            if not members:
+                del self.members[group]
+
+    def local_members(self, group: str) -> set[Member]:
+        return self.members.get(group, set())
+
+    async def _group_add(self, group: str) -> None:
+        async with self._ops:
+            await self.layer.group_add(group, self.channel_name)
+        self._registered.add(group)
+
+    async def _refresh(self) -> None:
+        stale = self._registered - self.members.keys()
+        for group in stale:
+            self._registered.discard(group)
+            async with self._ops:
+                await self.layer.group_discard(group, self.channel_name)
+        for group in list(self.members):
+            await self._group_add(group)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_seconds)
+            try:
+                await self._refresh()
+            except Exception:
+                logger.warning("hub could not refresh its groups", exc_info=True)
+
+    # Periodic work ------------------------------------------------------------
+
+    def every(self, key: str, seconds: float, ticker: Ticker) -> None:
+        """Run ``ticker(hub)`` every ``seconds`` while the hub lives (once per key)."""
+        if key in self._tickers:
+            return
+
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await ticker(self)
+                except Exception:
+                    logger.exception("hub ticker %s failed", key)
+
+        self._tickers[key] = asyncio.create_task(run(), name=f"hub-{key}")
+
+    # Receiving ------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                message = await self.layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis stopped or restarted. Its group memberships may be gone,
+                # so re-add them all once it answers; pushes missed meanwhile
+                # are recovered by the clients' heartbeat sync.
+                logger.warning("hub receive failed; retrying in %.1fs", backoff, exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                try:
+                    self._registered.clear()
+                    await self._refresh()
+                    backoff = 0.1
+                except Exception:
+                    logger.info("channel layer still unavailable")
+                continue
+            await self.dispatch(message)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Deliver one event to the local members of its group."""
+        members = self.members.get(message.get("group", ""))
+        if not members:
+            return
+        frame = message.get("frame")
+        if frame is not None:
+            text = encode(frame)
+            for member in tuple(members):
+                try:
+                    await member.send_encoded(text)
+                except Exception:
+                    logger.exception("hub could not write to a socket")
+            return
+        handler_name = str(message.get("type", "")).replace(".", "_")
+        for member in tuple(members):
+            handler = getattr(member, handler_name, None)
+            if handler is None:
+                logger.warning("no handler %s on %r", handler_name, member)
+                continue
+            try:
+                await handler(message)
+            except Exception:
+                logger.exception("hub handler %s failed", handler_name)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Hub]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def get_hub(alias: str = "default") -> Hub:
+    """The hub of the running event loop, started on first use."""
+    loop = asyncio.get_running_loop()
+    future = _hubs.get(loop)
+    if future is None:
+        future = loop.create_future()
+        _hubs[loop] = future
+        try:
+            layer = get_channel_layer(alias)
+            if layer is None:
+                raise RuntimeError(
+                    "No channel layer is configured: set CHANNEL_LAYERS to push live."
+                )
+            hub = Hub(layer)
+            await hub.start()
+        except BaseException as exc:
+            del _hubs[loop]
+            future.set_exception(exc)
+            future.exception()  # mark retrieved; the caller gets the raise below
+            raise
+        future.set_result(hub)
+    return await asyncio.shield(future)
+
+
+def running_hub_loops() -> list[asyncio.AbstractEventLoop]:
+    """Event loops in this process that have a started hub and still run."""
+    return [
+        loop
+        for loop, future in list(_hubs.items())
+        if future.done()
+        and not future.cancelled()
+        and future.exception() is None
+        and loop.is_running()
+    ]

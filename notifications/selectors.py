@@ -1,0 +1,191 @@
+"""Every read that serves a page, an endpoint or a socket.
+
+Lists prefetch the generic foreign keys, so rendering N notifications costs a
+fixed number of queries, not N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.fields.files import FieldFile
+from django.utils import timezone
+
+from notifications.conf import conf
+from notifications.registry import apply_queryset_filters, derive_cache_key
+from notifications.swappable import load_notification_model
+from notifications.utils import id2slug
+
+# Rendered as strings or left out of the JSON item, as in django-notifications.
+API_EXCLUDED_FIELDS = (
+    "recipient",
+    "actor_content_type",
+    "actor_object_id",
+    "target_content_type",
+    "target_object_id",
+    "action_object_content_type",
+    "action_object_object_id",
+    "data",
+)
+RELATED = ("actor", "target", "action_object")
+
+_json = DjangoJSONEncoder()
+
+
+def notifications_of(*, user: Any, request: Any = None) -> QuerySet:
+    """A user's notifications; without the soft-deleted ones under SOFT_DELETE."""
+    queryset = load_notification_model().objects.filter(recipient=user)
+    if conf.soft_delete:
+        queryset = queryset.filter(deleted=False)
+    return apply_queryset_filters(queryset, request)
+
+
+def unread_of(*, user: Any, request: Any = None) -> QuerySet:
+    return apply_queryset_filters(
+        load_notification_model().objects.filter(recipient=user).unread(), request
+    )
+
+
+def with_related(queryset: QuerySet) -> QuerySet:
+    return queryset.select_related(
+        "actor_content_type", "target_content_type", "action_object_content_type"
+    ).prefetch_related(*RELATED)
+
+
+def unread_count_cache_key(user_id: int, user: Any = None, request: Any = None) -> str:
+    return derive_cache_key(f"notifications_unread_count_{user_id}", user, request)
+
+
+def unread_count(*, user: Any, request: Any = None) -> int:
+    return unread_of(user=user, request=request).count()
+
+
+def cached_unread_count(*, user: Any, request: Any = None) -> int:
+    return cache.get_or_set(
+        unread_count_cache_key(user.pk, user, request),
+        lambda: unread_count(user=user, request=request),
+        conf.cache_timeout,
+    )
+
+
+def unread_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
+    """Unread counts of many users in one query; users with none get 0."""
+    user_ids = list(user_ids)
+    counts = dict.fromkeys(user_ids, 0)
+    rows = (
+        load_notification_model()
+        .objects.filter(recipient_id__in=user_ids)
+        .unread()
+        .order_by()
+        .values("recipient_id")
+        .annotate(n=Count("id"))
+        .values_list("recipient_id", "n")
+    )
+    counts.update(rows)
+    return counts
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, FieldFile):
+        return value.name
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return _json.default(value)
+
+
+def object_url(instance: Any, notification: Any, request: Any) -> str | None:
+    """``get_url_for_notifications(notification, request)`` if the object has
+    it, else ``get_absolute_url()``, as in django-notifications."""
+    if hasattr(instance, "get_url_for_notifications"):
+        return instance.get_url_for_notifications(notification, request)
+    if hasattr(instance, "get_absolute_url"):
+        return instance.get_absolute_url()
+    return None
+
+
+def notification_payload(notification: Any, request: Any = None) -> dict[str, Any]:
+    """One notification as an item of django-notifications' JSON list; the
+    socket's ``notification`` frames carry the same object."""
+    exclude = set(API_EXCLUDED_FIELDS) | set(conf.api_excluded_fields)
+    item: dict[str, Any] = {}
+    for field in notification._meta.concrete_fields:
+        if field.name not in exclude:
+            item[field.name] = _json_value(field.value_from_object(notification))
+    item["slug"] = id2slug(notification.id)
+    for name in RELATED:
+        obj = getattr(notification, name)
+        if obj:
+            item[name] = str(obj)
+            url = object_url(obj, notification, request)
+            if url:
+                item[f"{name}_url"] = url
+    if notification.data:
+        item["data"] = notification.data
+    return item
+
+
+def notification_list(*, user: Any, unread_only: bool, limit: int, request: Any = None) -> list[Any]:
+    queryset = unread_of(user=user, request=request) if unread_only else notifications_of(
+        user=user, request=request
+    )
+    return list(with_related(queryset)[:limit])
+
+
+def hello_snapshot(*, user: Any) -> dict[str, Any]:
+    newest = notifications_of(user=user).aggregate(last_id=Max("id"))["last_id"]
+    return {"unread_count": unread_count(user=user), "last_id": newest}
+
+
+def notifications_after(*, user: Any, after: int | None, limit: int) -> dict[str, Any]:
+    """What a reconnecting client missed, in id order, bounded by ``limit``.
+
+    Ids are allocated at insert but transactions commit in any order, so an
+    id below the client's cursor can become visible after the cursor moved
+    past it. The replay therefore also includes the user's notifications at
+    or below the cursor that were created in the last SYNC_OVERLAP_SECONDS;
+    the client drops the ones it already has by id.
+    """
+    Notification = load_notification_model()
+    mine = notifications_of(user=user)
+    last_id = mine.aggregate(last_id=Max("id"))["last_id"]
+    if after is not None:
+        newest_anywhere = Notification.objects.aggregate(m=Max("id"))["m"] or 0
+        if after > newest_anywhere:
+            # The database was restored or reset: the client must start over.
+            return {"notifications": [], "complete": False, "last_id": last_id}
+    fresh = mine if after is None else mine.filter(id__gt=after)
+    page = list(with_related(fresh.order_by("id"))[: limit + 1])
+    complete = len(page) <= limit
+    page = page[:limit]
+    if after is not None:
+        overlap_since: datetime = timezone.now() - timedelta(seconds=conf.sync_overlap_seconds)
+        late = mine.filter(id__lte=after, timestamp__gte=overlap_since).order_by("id")
+        page = sorted([*with_related(late)[:limit], *page], key=lambda n: n.id)
+    return {
+        "notifications": [notification_payload(n) for n in page],
+        "complete": complete,
+        "last_id": last_id,
+    }
+
+
+def heartbeat_snapshots(*, user_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each user's newest id and unread count, in two grouped queries."""
+    Notification = load_notification_model()
+    queryset = Notification.objects.filter(recipient_id__in=user_ids)
+    if conf.soft_delete:
+        queryset = queryset.filter(deleted=False)
+    newest = dict(
+        queryset.order_by()
+        .values("recipient_id")
+        .annotate(m=Max("id"))
+        .values_list("recipient_id", "m")
+    )
+    counts = unread_counts(user_ids=user_ids)
+    return {
+        uid: {"last_id": newest.get(uid), "unread_count": counts.get(uid, 0)} for uid in user_ids
+    }

@@ -1,0 +1,233 @@
+"""Every write to notifications. Views, the consumer, the admin, the queryset
+and model methods, triggers and ``notify.send`` all call these, so each change
+reaches the user's open tabs through one code path: ``delivery``, after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
+from django.db import connections, models, router, transaction
+from django.utils import timezone
+
+from notifications import delivery, selectors
+from notifications.conf import conf
+from notifications.swappable import load_notification_model
+
+# Keep IN (...) lists under every backend's parameter limit.
+ID_CHUNK = 5000
+
+
+class NotificationNotFound(Exception):
+    """The id is not one of the user's notifications (or does not exist:
+    callers must not be able to tell the difference)."""
+
+
+def _resolve_recipients(recipient: Any) -> list[Any]:
+    if isinstance(recipient, Group):
+        return list(recipient.user_set.all())
+    if isinstance(recipient, models.QuerySet):
+        return list(recipient)
+    if isinstance(recipient, list | tuple | set | frozenset):
+        recipients = list(recipient)
+    else:
+        recipients = [recipient]
+    for user in recipients:
+        if not isinstance(user, models.Model) or user.pk is None:
+            raise TypeError(
+                "notify.send() recipient must be a saved user, a Group, a QuerySet or a list "
+                f"of saved users; got {user!r}."
+            )
+    return recipients
+
+
+def _split_extra(model: Any, extra: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Extra kwargs that name a concrete field of a (swapped) model set it;
+    the rest go into ``data``, as in django-notifications."""
+    field_names = {f.name for f in model._meta.concrete_fields} | {
+        f.attname for f in model._meta.concrete_fields
+    }
+    data = dict(extra.pop("data", None) or {})
+    fields: dict[str, Any] = {}
+    for key, value in extra.items():
+        if key.endswith("_for_concrete_model"):
+            continue
+        if key in field_names:
+            fields[key] = value
+        else:
+            data[key] = value
+    return fields, data
+
+
+def notification_create(
+    *,
+    recipient: Any,
+    actor: models.Model,
+    verb: Any,
+    target: models.Model | None = None,
+    action_object: models.Model | None = None,
+    level: str | None = None,
+    description: str | None = None,
+    public: bool = True,
+    timestamp: Any = None,
+    extra: dict[str, Any] | None = None,
+) -> list[Any]:
+    """Store one notification per recipient (in batches) and push each one
+    to its recipient's sockets after commit."""
+    Notification = load_notification_model()
+    extra = dict(extra or {})
+    recipients = _resolve_recipients(recipient)
+    level = level or Notification.LEVELS.info
+    if level not in Notification.LEVELS.values:
+        raise ValueError(f"level must be one of {Notification.LEVELS.values}, not {level!r}.")
+    timestamp = timestamp or timezone.now()
+
+    def content_type(obj: Any, name: str) -> ContentType:
+        concrete = extra.get(f"{name}_for_concrete_model", True)
+        return ContentType.objects.get_for_model(obj, for_concrete_model=concrete)
+
+    related = {"actor": actor, "target": target, "action_object": action_object}
+    types = {name: content_type(obj, name) for name, obj in related.items() if obj is not None}
+    fields, data = _split_extra(Notification, extra)
+    gfks = {name: Notification._meta.get_field(name) for name in related}
+
+    notifications = []
+    for user in recipients:
+        notification = Notification(
+            recipient=user,
+            verb=str(verb),
+            level=level,
+            description=description,
+            public=public,
+            timestamp=timestamp,
+            **fields,
+        )
+        for name, obj in related.items():
+            if obj is None:
+                continue
+            setattr(notification, f"{name}_content_type", types[name])
+            setattr(notification, f"{name}_object_id", str(obj.pk))
+            # The push after commit renders these; caching them avoids a query each.
+            gfks[name].set_cached_value(notification, obj)
+        if data and conf.use_jsonfield:
+            notification.data = dict(data)
+        notifications.append(notification)
+
+    if not notifications:
+        return []
+    db = router.db_for_write(Notification)
+    with transaction.atomic(using=db):
+        if connections[db].features.can_return_rows_from_bulk_insert:
+            Notification.objects.using(db).bulk_create(
+                notifications, batch_size=conf.bulk_create_batch_size
+            )
+        else:
+            # Without RETURNING (MySQL) bulk_create leaves pks unset, and a push
+            # needs the id the client will sync from.
+            for notification in notifications:
+                notification.save(using=db)
+        delivery.notifications_created(notifications, using=db)
+    _forget_unread_counts({n.recipient_id for n in notifications})
+    return notifications
+
+
+def _forget_unread_counts(user_ids: Iterable[int]) -> None:
+    cache.delete_many([selectors.unread_count_cache_key(uid) for uid in user_ids])
+
+
+def _changed_rows(queryset: models.QuerySet, **state: bool) -> list[tuple[int, int]]:
+    return list(queryset.filter(**state).values_list("id", "recipient_id"))
+
+
+def _update_in_chunks(model: Any, ids: list[int], where: dict[str, Any], **values: Any) -> int:
+    count = 0
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start : start + ID_CHUNK]
+        count += model.objects.filter(id__in=chunk, **where).update(**values)
+    return count
+
+
+def notifications_set_unread(*, queryset: models.QuerySet, unread: bool, everything: bool = False) -> int:
+    """Mark the notifications in ``queryset`` read or unread; returns how many
+    changed. ``everything`` says the queryset is all of its users' unread
+    notifications, so clients are told ``all: true`` instead of a list."""
+    Notification = queryset.model
+    db = queryset.db
+    with transaction.atomic(using=db):
+        rows = _changed_rows(queryset, unread=not unread)
+        if not rows:
+            return 0
+        ids = [row[0] for row in rows]
+        count = _update_in_chunks(Notification, ids, {"unread": not unread}, unread=unread)
+        delivery.notifications_changed(
+            "unread" if unread else "read", rows, everything=everything, using=db
+        )
+    _forget_unread_counts({row[1] for row in rows})
+    return count
+
+
+def notifications_set_deleted(*, queryset: models.QuerySet, deleted: bool) -> int:
+    """Soft-delete (or restore) the notifications in ``queryset``."""
+    Notification = queryset.model
+    db = queryset.db
+    with transaction.atomic(using=db):
+        rows = _changed_rows(queryset, deleted=not deleted)
+        if not rows:
+            return 0
+        ids = [row[0] for row in rows]
+        count = _update_in_chunks(Notification, ids, {"deleted": not deleted}, deleted=deleted)
+        # A restored notification comes back to clients through sync.
+        if deleted:
+            delivery.notifications_changed("deleted", rows, using=db)
+    _forget_unread_counts({row[1] for row in rows})
+    return count
+
+
+def notifications_delete(*, queryset: models.QuerySet) -> int:
+    """Delete the notifications in ``queryset``: soft with SOFT_DELETE, else for real."""
+    if conf.soft_delete:
+        return notifications_set_deleted(queryset=queryset, deleted=True)
+    db = queryset.db
+    with transaction.atomic(using=db):
+        rows = list(queryset.values_list("id", "recipient_id"))
+        if not rows:
+            return 0
+        ids = [row[0] for row in rows]
+        count = 0
+        for start in range(0, len(ids), ID_CHUNK):
+            count += queryset.model.objects.filter(id__in=ids[start : start + ID_CHUNK]).delete()[0]
+        delivery.notifications_changed("deleted", rows, using=db)
+    _forget_unread_counts({row[1] for row in rows})
+    return count
+
+
+# The user's own actions, from views and the consumer ----------------------------
+
+
+def _own(*, user: Any, notification_id: int) -> models.QuerySet:
+    queryset = selectors.notifications_of(user=user).filter(id=notification_id)
+    if not queryset.exists():
+        raise NotificationNotFound(notification_id)
+    return queryset
+
+
+def notification_mark_read(*, user: Any, notification_id: int) -> int:
+    return notifications_set_unread(queryset=_own(user=user, notification_id=notification_id), unread=False)
+
+
+def notification_mark_unread(*, user: Any, notification_id: int) -> int:
+    return notifications_set_unread(queryset=_own(user=user, notification_id=notification_id), unread=True)
+
+
+def notification_delete(*, user: Any, notification_id: int) -> int:
+    return notifications_delete(queryset=_own(user=user, notification_id=notification_id))
+
+
+def notifications_mark_all_read(*, user: Any) -> int:
+    return notifications_set_unread(
+        queryset=selectors.notifications_of(user=user), unread=False, everything=True
+    )

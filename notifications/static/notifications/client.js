@@ -1,0 +1,177 @@
+// Protocol v1 client for /ws/notifications/. No build step, no dependencies.
+//
+//   import { NotificationsClient } from "/static/notifications/client.js";
+//   const client = new NotificationsClient({ url: "/ws/notifications/", lastId: 41 });
+//   client.addEventListener("notifications:received", (e) => console.log(e.detail));
+//   client.start();
+//
+// Events (also re-dispatched on `document` by the bell):
+//   notifications:received  detail: the notification object (each id once)
+//   notifications:count     detail: { unread_count }
+//   notifications:changed   detail: { kind: "read"|"unread"|"deleted", ids, all }
+//   notifications:reload    the client missed more than one sync page; reload lists
+//   notifications:status    detail: { connected, stopped, reason }
+
+const SEEN_LIMIT = 2000;
+
+export class NotificationsClient extends EventTarget {
+  constructor({ url = "/ws/notifications/", lastId = null, maxBackoff = 30000 } = {}) {
+    super();
+    this.url = new URL(url, window.location.href);
+    this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
+    this.lastId = lastId;
+    this.unreadCount = null;
+    this.seen = new Set();
+    this.maxBackoff = maxBackoff;
+    this.attempt = 0;
+    this.stopped = false;
+    this.socket = null;
+    this.watchdog = null;
+    this.heartbeatSeconds = 25;
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+    return this;
+  }
+
+  stop(reason = "stopped") {
+    this.stopped = true;
+    clearTimeout(this.watchdog);
+    if (this.socket) this.socket.close(1000);
+    this.emit("notifications:status", { connected: false, stopped: true, reason });
+  }
+
+  send(frame) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  markRead(id) { return this.send({ type: "mark_read", id }); }
+  markUnread(id) { return this.send({ type: "mark_unread", id }); }
+  markAllRead() { return this.send({ type: "mark_all_read" }); }
+  remove(id) { return this.send({ type: "delete", id }); }
+
+  connect() {
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.addEventListener("message", (event) => {
+      if (socket !== this.socket) return;
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      this.armWatchdog();
+      this.onFrame(frame);
+    });
+    socket.addEventListener("close", (event) => {
+      if (socket !== this.socket) return;
+      clearTimeout(this.watchdog);
+      this.onClose(event);
+    });
+  }
+
+  // A silent socket (a dead proxy, a sleeping laptop) is replaced after it
+  // misses two heartbeats.
+  armWatchdog() {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      if (this.socket) this.socket.close(4000);
+    }, this.heartbeatSeconds * 2500);
+  }
+
+  onClose(event) {
+    this.emit("notifications:status", { connected: false, stopped: false, code: event.code });
+    // 4401: not logged in, 4403: not allowed. Retrying cannot help.
+    if (this.stopped || event.code === 4401 || event.code === 4403) {
+      this.stopped = true;
+      this.emit("notifications:status", { connected: false, stopped: true, code: event.code });
+      return;
+    }
+    // Exponential backoff with full jitter, so that a restarted server is not
+    // hit by every client in the same second.
+    const ceiling = Math.min(this.maxBackoff, 500 * 2 ** this.attempt);
+    this.attempt += 1;
+    setTimeout(() => this.connect(), ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+
+  onFrame(frame) {
+    switch (frame.type) {
+      case "hello":
+        this.attempt = 0;
+        this.heartbeatSeconds = frame.heartbeat || this.heartbeatSeconds;
+        this.setCount(frame.unread_count);
+        this.emit("notifications:status", { connected: true, stopped: false });
+        if (this.lastId !== null) {
+          this.send({ type: "sync", after: this.lastId });
+        } else {
+          this.lastId = frame.last_id;
+        }
+        break;
+      case "notification":
+        this.receive(frame.notification);
+        this.setCount(frame.unread_count);
+        break;
+      case "sync":
+        for (const item of frame.notifications) this.receive(item);
+        if (!frame.complete) {
+          // Too much was missed (or the server's data was reset): start over
+          // from the server's newest id and let the page reload its lists.
+          this.lastId = frame.last_id;
+          this.emit("notifications:reload", {});
+        }
+        break;
+      case "read":
+      case "unread":
+      case "deleted":
+        this.setCount(frame.unread_count);
+        this.emit("notifications:changed", { kind: frame.type, ids: frame.ids || [], all: !!frame.all });
+        break;
+      case "heartbeat":
+        if (this.missed(frame)) this.send({ type: "sync", after: this.lastId });
+        this.setCount(frame.unread_count);
+        break;
+      case "error":
+        this.emit("notifications:error", frame);
+        break;
+      default:
+        break; // closing, pong and frame types from later versions
+    }
+  }
+
+  // A push the channel layer dropped shows up as a newest id we never saw,
+  // or as an unread count we were never told about.
+  missed(heartbeat) {
+    if (heartbeat.last_id !== null && !this.seen.has(heartbeat.last_id)
+        && (this.lastId === null || heartbeat.last_id > this.lastId)) {
+      return true;
+    }
+    return this.unreadCount !== null && heartbeat.unread_count !== this.unreadCount;
+  }
+
+  receive(notification) {
+    // Dedupe by id, never by comparing with the cursor: a lower id can commit
+    // after a higher one and must still be shown.
+    if (this.seen.has(notification.id)) return;
+    this.seen.add(notification.id);
+    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value);
+    if (this.lastId === null || notification.id > this.lastId) this.lastId = notification.id;
+    this.emit("notifications:received", notification);
+  }
+
+  setCount(count) {
+    if (typeof count !== "number" || count === this.unreadCount) return;
+    this.unreadCount = count;
+    this.emit("notifications:count", { unread_count: count });
+  }
+
+  emit(name, detail) {
+    this.dispatchEvent(new CustomEvent(name, { detail }));
+  }
+}

@@ -1,0 +1,36 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from project import services
+from project.forms import TaskForm
+from project.models import Task
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    form = TaskForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        task = services.task_create(
+            created_by=request.user, assignee=form.cleaned_data["assignee"], title=form.cleaned_data["title"]
+        )
+        messages.success(request, f"Assigned “{task.title}” to {task.assignee}.")
+        return redirect("home")
+    tasks = (
+        Task.objects.filter(Q(assignee=request.user) | Q(created_by=request.user))
+        .select_related("assignee", "created_by")[:50]
+    )
+    return render(request, "project/home.html", {"form": form, "tasks": tasks})
+
+
+@require_POST
+@login_required
+def complete(request: HttpRequest, task_id: int) -> HttpResponse:
+    try:
+        services.task_complete(user=request.user, task_id=task_id)
+    except services.TaskNotFound:
+        raise Http404("No such task.") from None
+    return redirect("home")
