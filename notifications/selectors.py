@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
@@ -46,9 +46,7 @@ def notifications_of(*, user: Any, request: Any = None) -> QuerySet:
 
 
 def unread_of(*, user: Any, request: Any = None) -> QuerySet:
-    return apply_queryset_filters(
-        load_notification_model().objects.filter(recipient=user).unread(), request
-    )
+    return apply_queryset_filters(load_notification_model().objects.filter(recipient=user).unread(), request)
 
 
 def with_related(queryset: QuerySet) -> QuerySet:
@@ -130,8 +128,8 @@ def notification_payload(notification: Any, request: Any = None) -> dict[str, An
 
 
 def notification_list(*, user: Any, unread_only: bool, limit: int, request: Any = None) -> list[Any]:
-    queryset = unread_of(user=user, request=request) if unread_only else notifications_of(
-        user=user, request=request
+    queryset = (
+        unread_of(user=user, request=request) if unread_only else notifications_of(user=user, request=request)
     )
     return list(with_related(queryset)[:limit])
 
@@ -180,12 +178,7 @@ def heartbeat_snapshots(*, user_ids: list[int]) -> dict[int, dict[str, Any]]:
     if conf.soft_delete:
         queryset = queryset.filter(deleted=False)
     newest = dict(
-        queryset.order_by()
-        .values("recipient_id")
-        .annotate(m=Max("id"))
-        .values_list("recipient_id", "m")
+        queryset.order_by().values("recipient_id").annotate(m=Max("id")).values_list("recipient_id", "m")
     )
     counts = unread_counts(user_ids=user_ids)
-    return {
-        uid: {"last_id": newest.get(uid), "unread_count": counts.get(uid, 0)} for uid in user_ids
-    }
+    return {uid: {"last_id": newest.get(uid), "unread_count": counts.get(uid, 0)} for uid in user_ids}

@@ -32,10 +32,8 @@ def _resolve_recipients(recipient: Any) -> list[Any]:
         return list(recipient.user_set.all())
     if isinstance(recipient, models.QuerySet):
         return list(recipient)
-    if isinstance(recipient, list | tuple | set | frozenset):
-        recipients = list(recipient)
-    else:
-        recipients = [recipient]
+    is_many = isinstance(recipient, list | tuple | set | frozenset)
+    recipients = list(recipient) if is_many else [recipient]
     for user in recipients:
         if not isinstance(user, models.Model) or user.pk is None:
             raise TypeError(
@@ -122,9 +120,7 @@ def notification_create(
     db = router.db_for_write(Notification)
     with transaction.atomic(using=db):
         if connections[db].features.can_return_rows_from_bulk_insert:
-            Notification.objects.using(db).bulk_create(
-                notifications, batch_size=conf.bulk_create_batch_size
-            )
+            Notification.objects.using(db).bulk_create(notifications, batch_size=conf.bulk_create_batch_size)
         else:
             # Without RETURNING (MySQL) bulk_create leaves pks unset, and a push
             # needs the id the client will sync from.
@@ -163,9 +159,7 @@ def notifications_set_unread(*, queryset: models.QuerySet, unread: bool, everyth
             return 0
         ids = [row[0] for row in rows]
         count = _update_in_chunks(Notification, ids, {"unread": not unread}, unread=unread)
-        delivery.notifications_changed(
-            "unread" if unread else "read", rows, everything=everything, using=db
-        )
+        delivery.notifications_changed("unread" if unread else "read", rows, everything=everything, using=db)
     _forget_unread_counts({row[1] for row in rows})
     return count
 

@@ -37,6 +37,22 @@ logger = logging.getLogger("notifications.triggers")
 
 Changes = dict[str, tuple[Any, Any]]
 
+# receiver -> the (signal, sender, dispatch_uid) it is connected with.
+_connections: dict[Callable[..., Any], list[tuple[Any, Any, str]]] = {}
+
+
+def _connect(
+    receiver: Callable[..., Any], signal: Any, handler: Callable[..., Any], sender: Any, uid: str
+) -> None:
+    signal.connect(handler, sender=sender, weak=False, dispatch_uid=uid)
+    _connections.setdefault(receiver, []).append((signal, sender, uid))
+
+
+def disconnect(receiver: Callable[..., Any]) -> None:
+    """Undo a declaration (for tests, or a plugin that is switched off)."""
+    for signal, sender, uid in _connections.pop(receiver, []):
+        signal.disconnect(sender=sender, dispatch_uid=uid)
+
 
 @dataclass
 class Notice:
@@ -105,7 +121,7 @@ def on_create(model: type[models.Model]) -> Callable[[Callable[..., Any]], Calla
             if created and not raw:
                 _run(receiver, instance)
 
-        post_save.connect(handler, sender=model, weak=False, dispatch_uid=_uid(receiver, "create"))
+        _connect(receiver, post_save, handler, model, _uid(receiver, "create"))
         return receiver
 
     return register
@@ -125,7 +141,9 @@ def on_update(
     def register(receiver: Callable[..., Any]) -> Callable[..., Any]:
         key = f"_notifications_before_{id(receiver)}"
 
-        def before(sender: Any, instance: Any, raw: bool = False, update_fields: Any = None, **kw: Any) -> None:
+        def before(
+            sender: Any, instance: Any, raw: bool = False, update_fields: Any = None, **kw: Any
+        ) -> None:
             if raw or instance.pk is None or instance._state.adding:
                 return
             if update_fields is not None and not set(update_fields) & (set(names) | set(attnames)):
@@ -147,8 +165,8 @@ def on_update(
                 _run(receiver, instance, changes)
 
         uid = _uid(receiver, "update")
-        pre_save.connect(before, sender=model, weak=False, dispatch_uid=uid + ".pre")
-        post_save.connect(after, sender=model, weak=False, dispatch_uid=uid)
+        _connect(receiver, pre_save, before, model, uid + ".pre")
+        _connect(receiver, post_save, after, model, uid)
         return receiver
 
     return register
@@ -162,7 +180,7 @@ def on_delete(model: type[models.Model]) -> Callable[[Callable[..., Any]], Calla
         def handler(sender: Any, instance: Any, **kw: Any) -> None:
             _run(receiver, instance)
 
-        post_delete.connect(handler, sender=model, weak=False, dispatch_uid=_uid(receiver, "delete"))
+        _connect(receiver, post_delete, handler, model, _uid(receiver, "delete"))
         return receiver
 
     return register

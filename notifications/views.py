@@ -111,9 +111,7 @@ def live_unread_notification_list(request: HttpRequest) -> JsonResponse:
 def live_all_notification_count(request: HttpRequest) -> JsonResponse:
     if not request.user.is_authenticated:
         return JsonResponse({"all_count": 0})
-    return JsonResponse(
-        {"all_count": selectors.notifications_of(user=request.user, request=request).count()}
-    )
+    return JsonResponse({"all_count": selectors.notifications_of(user=request.user, request=request).count()})
 
 
 @never_cache

@@ -19,10 +19,9 @@ def home(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, f"Assigned “{task.title}” to {task.assignee}.")
         return redirect("home")
-    tasks = (
-        Task.objects.filter(Q(assignee=request.user) | Q(created_by=request.user))
-        .select_related("assignee", "created_by")[:50]
-    )
+    tasks = Task.objects.filter(Q(assignee=request.user) | Q(created_by=request.user)).select_related(
+        "assignee", "created_by"
+    )[:50]
     return render(request, "project/home.html", {"form": form, "tasks": tasks})
 
 

@@ -19,7 +19,16 @@ def mark_read(modeladmin: Any, request: Any, queryset: Any) -> None:
 class AbstractNotificationAdmin(admin.ModelAdmin):
     raw_id_fields = ("recipient",)
     readonly_fields = ("action_object_url", "actor_object_url", "target_object_url")
-    list_display = ("recipient", "actor_display", "verb", "level", "target_display", "unread", "public", "timestamp")
+    list_display = (
+        "recipient",
+        "actor_display",
+        "verb",
+        "level",
+        "target_display",
+        "unread",
+        "public",
+        "timestamp",
+    )
     list_filter = ("level", "unread", "public", "timestamp")
     search_fields = ("verb", "description", "recipient__username")
     actions = [mark_unread, mark_read]

@@ -126,7 +126,7 @@ class AbstractNotification(models.Model):
     actor = GenericForeignKey("actor_content_type", "actor_object_id")
 
     verb = models.CharField(_("verb"), max_length=255)
-    description = models.TextField(_("description"), blank=True, null=True)  # noqa: DJ001
+    description = models.TextField(_("description"), blank=True, null=True)
 
     target_content_type = models.ForeignKey(
         ContentType,
@@ -136,9 +136,7 @@ class AbstractNotification(models.Model):
         blank=True,
         null=True,
     )
-    target_object_id = models.CharField(  # noqa: DJ001
-        _("target object id"), max_length=255, blank=True, null=True
-    )
+    target_object_id = models.CharField(_("target object id"), max_length=255, blank=True, null=True)
     target = GenericForeignKey("target_content_type", "target_object_id")
 
     action_object_content_type = models.ForeignKey(
@@ -149,7 +147,7 @@ class AbstractNotification(models.Model):
         blank=True,
         null=True,
     )
-    action_object_object_id = models.CharField(  # noqa: DJ001
+    action_object_object_id = models.CharField(
         _("action object object id"), max_length=255, blank=True, null=True
     )
     action_object = GenericForeignKey("action_object_content_type", "action_object_object_id")
@@ -233,9 +231,7 @@ class AbstractNotification(models.Model):
         if content_type is None:
             return object_id
         try:
-            url = reverse(
-                f"admin:{content_type.app_label}_{content_type.model}_change", args=(object_id,)
-            )
+            url = reverse(f"admin:{content_type.app_label}_{content_type.model}_change", args=(object_id,))
         except NoReverseMatch:
             return object_id
         return format_html("<a href='{}'>{}</a>", url, object_id)

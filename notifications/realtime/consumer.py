@@ -77,6 +77,12 @@ class TokenBucket:
 class RealtimeConsumer(AsyncWebsocketConsumer):
     """Auth, limits, validation and hub membership for a JSON socket."""
 
+    # The hub does all channel-layer traffic for the process. An alias that
+    # is never configured makes get_channel_layer() return None, so Channels
+    # does not give each socket its own channel and receive() loop, which
+    # would cost a task per socket and contend for the process inbox.
+    channel_layer_alias = "realtime.hub-only"
+
     max_frame_bytes = 16 * 1024
     rate_per_second = 20.0
     rate_burst = 40.0
@@ -156,9 +162,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if text_data is None:
             await self.strike(ErrorCode.BINARY, "Frames must be JSON text.")
             return
-        if len(text_data) > self.max_frame_bytes or (
-            len(text_data.encode()) > self.max_frame_bytes
-        ):
+        if len(text_data) > self.max_frame_bytes or (len(text_data.encode()) > self.max_frame_bytes):
             await self.close_too_large()
             return
         try:
@@ -171,9 +175,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         kind = frame.get("type")
         handler = (
-            getattr(self, f"handle_{kind}", None)
-            if isinstance(kind, str) and kind.isidentifier()
-            else None
+            getattr(self, f"handle_{kind}", None) if isinstance(kind, str) and kind.isidentifier() else None
         )
         if handler is None:
             await self.strike(ErrorCode.UNKNOWN_TYPE, "Unknown frame type.")
@@ -203,9 +205,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Answer a refused frame, and close a client that keeps sending them."""
         self.strikes += 1
         if self.strikes > self.max_strikes:
-            close = (
-                CloseCode.RATE_LIMITED if code == ErrorCode.RATE_LIMITED else CloseCode.BAD_FRAMES
-            )
+            close = CloseCode.RATE_LIMITED if code == ErrorCode.RATE_LIMITED else CloseCode.BAD_FRAMES
             await self.close_with(close, code)
             return
         await self.send_error(code, message)

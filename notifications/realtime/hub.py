@@ -58,7 +58,11 @@ class Hub:
         self.loop = asyncio.get_running_loop()
 
     async def start(self) -> None:
-        self.channel_name = await self.layer.new_channel(prefix="hub.")
+        # The default prefix matters: channels-redis pops one inbox key per
+        # process prefix under a single lock, so a channel with another prefix
+        # waits up to the 5 s BZPOPMIN timeout behind any other consumer's
+        # receive() in the same process.
+        self.channel_name = await self.layer.new_channel()
         self._tasks.append(asyncio.create_task(self._receive_loop(), name="hub-receive"))
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="hub-refresh"))
 
@@ -184,9 +188,7 @@ class Hub:
                 logger.exception("hub handler %s failed", handler_name)
 
 
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Hub]] = (
-    weakref.WeakKeyDictionary()
-)
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Hub]] = weakref.WeakKeyDictionary()
 
 
 async def get_hub(alias: str = "default") -> Hub:
@@ -199,9 +201,7 @@ async def get_hub(alias: str = "default") -> Hub:
         try:
             layer = get_channel_layer(alias)
             if layer is None:
-                raise RuntimeError(
-                    "No channel layer is configured: set CHANNEL_LAYERS to push live."
-                )
+                raise RuntimeError("No channel layer is configured: set CHANNEL_LAYERS to push live.")
             hub = Hub(layer)
             await hub.start()
         except BaseException as exc:
@@ -218,8 +218,5 @@ def running_hub_loops() -> list[asyncio.AbstractEventLoop]:
     return [
         loop
         for loop, future in list(_hubs.items())
-        if future.done()
-        and not future.cancelled()
-        and future.exception() is None
-        and loop.is_running()
+        if future.done() and not future.cancelled() and future.exception() is None and loop.is_running()
     ]

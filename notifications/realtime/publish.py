@@ -55,9 +55,7 @@ class _Publisher:
         self.pid = os.getpid()
         self.layer = channel_layers.make_backend(alias)
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="realtime-publisher", daemon=True
-        )
+        self.thread = threading.Thread(target=self.loop.run_forever, name="realtime-publisher", daemon=True)
         self.thread.start()
 
 
@@ -97,9 +95,7 @@ def publish(events: list[Event], *, alias: str = "default") -> None:
         return
     else:
         publisher = _publisher(alias)
-        future = asyncio.run_coroutine_threadsafe(
-            apublish(events, layer=publisher.layer), publisher.loop
-        )
+        future = asyncio.run_coroutine_threadsafe(apublish(events, layer=publisher.layer), publisher.loop)
     try:
         future.result(timeout=PUBLISH_TIMEOUT)
     except FutureTimeout:

@@ -97,7 +97,9 @@ def register_notify_callbacks(
             nonce,
             mark_safe(config_json),
         )
-    return format_html('<script type="application/json" id="notify-config">{}</script>', mark_safe(config_json))
+    return format_html(
+        '<script type="application/json" id="notify-config">{}</script>', mark_safe(config_json)
+    )
 
 
 @register.simple_tag(takes_context=True)

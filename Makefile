@@ -1,0 +1,45 @@
+# `make run` and `make test` work on a fresh machine with Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+DAPHNE_ARGS := -e tcp:port=$(PORT):interface=127.0.0.1:backlog=4096 \
+	--websocket-max-message-size 16384 --websocket-max-frame-size 16384
+
+.PHONY: run test test-embedded test-services lint check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps: requirements.txt requirements-test.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $@
+
+## Serve the demo on http://127.0.0.1:$(PORT) with SQLite and the in-memory layer.
+run: $(VENV)/.run-deps
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo "Serving the demo on http://127.0.0.1:$(PORT)/ (alice, bob, carol, admin; password: demo)"
+	$(BIN)/daphne $(DAPHNE_ARGS) project.asgi:application
+
+## The whole suite: first on SQLite with the in-memory layer, then on
+## PostgreSQL with the Redis layer. Outside CI a missing service is skipped
+## with a message; with CI=true it fails.
+test: $(VENV)/.test-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS)
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) db.sqlite3 tests/artifacts .pytest_cache

@@ -1,0 +1,178 @@
+"""Real daphne processes and real WebSocket clients for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen, log: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daphne exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"daphne did not listen on {port}:\n{log.read_text()}")
+
+
+@dataclass
+class Daphne:
+    port: int
+    proc: subprocess.Popen
+    log: Path
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log_text(self) -> str:
+        return self.log.read_text()
+
+
+def start_daphne(
+    *, database_url: str, redis_url: str | None, extra_env: dict[str, str] | None = None
+) -> Daphne:
+    """A daphne process serving project.asgi with tests.settings."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        DATABASE_URL=database_url,
+        PYTHONUNBUFFERED="1",
+        DJANGO_DEBUG="true",
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(extra_env or {})
+    log = ARTIFACTS / f"daphne-{port}.log"
+    handle = log.open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-e",
+            f"tcp:port={port}:interface=127.0.0.1:backlog=4096",
+            "--websocket-max-message-size",
+            "16384",
+            "--websocket-max-frame-size",
+            "16384",
+            "project.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+    wait_listening(port, proc, log)
+    return Daphne(port=port, proc=proc, log=log, env=env)
+
+
+class Socket:
+    """A WebSocket client that speaks the JSON protocol."""
+
+    def __init__(self, connection: Any):
+        self.connection = connection
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.connection.send(json.dumps(frame))
+
+    async def frame(
+        self, kind: str | None = None, timeout: float = 5, skip: tuple[str, ...] = ("heartbeat",)
+    ) -> dict[str, Any]:
+        """The next frame (of ``kind``, if given), skipping heartbeats unless asked for."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"no {kind or 'frame'} within {timeout}s")
+            data = json.loads(await asyncio.wait_for(self.connection.recv(), remaining))
+            if data["type"] in skip and data["type"] != kind:
+                continue
+            if kind is not None and data["type"] != kind:
+                raise AssertionError(f"expected {kind}, got {data}")
+            return data
+
+    async def nothing(self, within: float = 1.0, skip: tuple[str, ...] = ("heartbeat",)) -> None:
+        """Assert that no frame (other than ``skip``) arrives within ``within`` seconds."""
+        deadline = asyncio.get_running_loop().time() + within
+        while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                data = json.loads(await asyncio.wait_for(self.connection.recv(), remaining))
+            except TimeoutError:
+                return
+            if data["type"] not in skip:
+                raise AssertionError(f"unexpected frame {data}")
+
+    async def closed(self, timeout: float = 5) -> tuple[int | None, list[dict[str, Any]]]:
+        """Read until the server closes; returns (close code, frames seen)."""
+        frames = []
+        try:
+            async with asyncio.timeout(timeout):
+                async for message in self.connection:
+                    frames.append(json.loads(message))
+        except websockets.ConnectionClosed:
+            pass
+        return self.connection.close_code, frames
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+async def connect(
+    server: Daphne,
+    *,
+    cookie: str | None = None,
+    origin: str | None = "default",
+    path: str = "/ws/notifications/",
+) -> Socket:
+    headers = {}
+    if origin == "default":
+        headers["Origin"] = server.url
+    elif origin is not None:
+        headers["Origin"] = origin
+    if cookie:
+        headers["Cookie"] = cookie
+    connection = await websockets.connect(
+        server.ws_url + path, additional_headers=headers, open_timeout=10, max_size=2**24
+    )
+    return Socket(connection)

@@ -1,0 +1,393 @@
+"""The /ws/notifications/ consumer through channels.testing: protocol v1."""
+
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.sessions.backends.db import SessionStore
+
+from notifications.consumers import NotificationConsumer
+from notifications.models import Notification
+from notifications.signals import notify
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def open_socket(user, session=None):
+    communicator = WebsocketCommunicator(NotificationConsumer.as_asgi(), "/ws/notifications/")
+    communicator.scope["user"] = user
+    if session is not None:
+        communicator.scope["session"] = session
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def frame(communicator, kind=None, timeout=3):
+    while True:
+        data = await communicator.receive_json_from(timeout=timeout)
+        if data["type"] == "heartbeat" and kind != "heartbeat":
+            continue
+        if kind is not None:
+            assert data["type"] == kind, data
+        return data
+
+
+async def send(actor, recipient, verb="pinged", **kwargs):
+    result = await database_sync_to_async(notify.send)(actor, recipient=recipient, verb=verb, **kwargs)
+    return result[0][1]
+
+
+@pytest.fixture
+async def people():
+    alice = await database_sync_to_async(factories.user)("alice")
+    bob = await database_sync_to_async(factories.user)("bob")
+    return alice, bob
+
+
+async def test_hello_is_the_snapshot(people):
+    alice, bob = people
+    await send(bob, alice)
+    created = await send(bob, alice)
+    socket = await open_socket(alice)
+    hello = await frame(socket, "hello")
+    assert hello == {
+        "type": "hello",
+        "version": 1,
+        "user": alice.pk,
+        "unread_count": 2,
+        "last_id": created[0].id,
+        "heartbeat": 25,
+    }
+    await socket.disconnect()
+
+
+async def test_a_notification_is_pushed_with_the_json_list_item_and_the_count(people):
+    alice, bob = people
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    [created] = await send(bob, alice, verb="reviewed", description="Looks good", level="success", pr=42)
+    pushed = await frame(socket, "notification")
+    assert pushed["unread_count"] == 1
+    item = pushed["notification"]
+    assert item["id"] == created.id
+    assert item["slug"] == created.id + 110909
+    assert (item["verb"], item["description"], item["level"], item["actor"]) == (
+        "reviewed",
+        "Looks good",
+        "success",
+        "bob",
+    )
+    assert item["unread"] is True and item["data"] == {"pr": 42}
+    assert item["timestamp"].endswith("Z")
+    await socket.disconnect()
+
+
+async def test_every_tab_of_the_user_gets_it_and_other_users_do_not(people):
+    alice, bob = people
+    tab1, tab2, other = await open_socket(alice), await open_socket(alice), await open_socket(bob)
+    for s in (tab1, tab2, other):
+        await frame(s, "hello")
+    [created] = await send(bob, alice)
+    assert (await frame(tab1, "notification"))["notification"]["id"] == created.id
+    assert (await frame(tab2, "notification"))["notification"]["id"] == created.id
+    assert await other.receive_nothing(timeout=0.5)
+    for s in (tab1, tab2, other):
+        await s.disconnect()
+
+
+async def test_mark_read_in_one_tab_updates_the_others(people):
+    alice, bob = people
+    first, second = await open_socket(alice), await open_socket(alice)
+    await frame(first, "hello")
+    await frame(second, "hello")
+    [one] = await send(bob, alice)
+    [two] = await send(bob, alice)
+    for s in (first, second):
+        await frame(s, "notification")
+        await frame(s, "notification")
+    await second.send_json_to({"type": "mark_read", "id": one.id})
+    for s in (first, second):
+        assert await frame(s, "read") == {"type": "read", "ids": [one.id], "unread_count": 1}
+    await second.send_json_to({"type": "mark_unread", "id": one.id})
+    for s in (first, second):
+        assert await frame(s, "unread") == {"type": "unread", "ids": [one.id], "unread_count": 2}
+    await first.send_json_to({"type": "mark_all_read"})
+    for s in (first, second):
+        assert await frame(s, "read") == {"type": "read", "all": True, "unread_count": 0}
+    await first.send_json_to({"type": "delete", "id": two.id})
+    for s in (first, second):
+        assert await frame(s, "deleted") == {"type": "deleted", "ids": [two.id], "unread_count": 0}
+    assert not await database_sync_to_async(Notification.objects.filter(id=two.id).exists)()
+    for s in (first, second):
+        await s.disconnect()
+
+
+async def test_sync_replays_in_id_order_and_says_when_it_is_incomplete(people, settings):
+    alice, bob = people
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {"SYNC_PAGE_SIZE": 3}
+    ids = [(await send(bob, alice, verb=f"v{i}"))[0].id for i in range(5)]
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    await socket.send_json_to({"type": "sync", "after": ids[2]})
+    reply = await frame(socket, "sync")
+    assert [n["id"] for n in reply["notifications"]] == ids  # ids[:3] are recent: the late-commit overlap
+    assert reply["complete"] is True and reply["last_id"] == ids[-1]
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {"SYNC_PAGE_SIZE": 3, "SYNC_OVERLAP_SECONDS": 0}
+    await socket.send_json_to({"type": "sync", "after": ids[2]})
+    assert [n["id"] for n in (await frame(socket, "sync"))["notifications"]] == ids[3:]
+    await socket.send_json_to({"type": "sync", "after": 0})
+    reply = await frame(socket, "sync")
+    assert [n["id"] for n in reply["notifications"]] == ids[:3]
+    assert reply["complete"] is False
+    await socket.disconnect()
+
+
+async def test_a_cursor_ahead_of_the_database_starts_over(people):
+    alice, bob = people
+    [only] = await send(bob, alice)
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    await socket.send_json_to({"type": "sync", "after": only.id + 1000})
+    assert await frame(socket, "sync") == {
+        "type": "sync",
+        "notifications": [],
+        "complete": False,
+        "last_id": only.id,
+    }
+    await socket.disconnect()
+
+
+async def test_another_users_id_and_a_missing_id_both_get_not_found(people):
+    alice, bob = people
+    [bobs] = await send(alice, bob)
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    for kind in ("mark_read", "mark_unread", "delete"):
+        for target in (bobs.id, bobs.id + 999):
+            await socket.send_json_to({"type": kind, "id": target})
+            error = await frame(socket, "error")
+            assert error == {"type": "error", "code": "not_found", "message": "No such notification."}
+    refreshed = await database_sync_to_async(Notification.objects.get)(id=bobs.id)
+    assert refreshed.unread is True
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    "payload, code",
+    [
+        ("{not json", "bad_json"),
+        ("[1, 2]", "bad_frame"),
+        ('"text"', "bad_frame"),
+        ('{"no": "type"}', "unknown_type"),
+        ('{"type": 5}', "unknown_type"),
+        ('{"type": "websocket.close"}', "unknown_type"),
+        ('{"type": "notifications.frame", "frame": {"type": "hello"}}', "unknown_type"),
+        ('{"type": "realtime_revoke"}', "unknown_type"),
+        ('{"type": "__init__"}', "unknown_type"),
+        ('{"type": "mark_read"}', "bad_field"),
+        ('{"type": "mark_read", "id": "7"}', "bad_field"),
+        ('{"type": "mark_read", "id": true}', "bad_field"),
+        ('{"type": "mark_read", "id": 1.5}', "bad_field"),
+        ('{"type": "mark_read", "id": 99999999999999999999999999}', "bad_field"),
+        ('{"type": "mark_read", "id": -1}', "bad_field"),
+        ('{"type": "sync", "after": "x"}', "bad_field"),
+        # 8,000 levels still fit in 16 KiB; orjson refuses the nesting.
+        ("[" * 8_000 + "]" * 8_000, "bad_json"),
+    ],
+)
+async def test_bad_input_gets_an_error_frame_and_the_socket_stays_open(people, payload, code):
+    alice, _ = people
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    await socket.send_to(text_data=payload)
+    error = await frame(socket, "error")
+    assert error["code"] == code and error["message"]
+    await socket.send_json_to({"type": "ping"})
+    assert await frame(socket, "pong") == {"type": "pong"}
+    await socket.disconnect()
+
+
+async def test_unknown_fields_are_ignored(people):
+    alice, _ = people
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    await socket.send_json_to({"type": "ping", "extra": {"nested": [1, 2]}})
+    assert await frame(socket, "pong") == {"type": "pong"}
+    await socket.disconnect()
+
+
+async def test_binary_frames_are_refused(people):
+    alice, _ = people
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    await socket.send_to(bytes_data=b"\x00\x01")
+    assert (await frame(socket, "error"))["code"] == "binary_not_supported"
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [json.dumps({"type": "ping", "pad": "x" * 17_000}), "[" * 10_000 + "]" * 10_000, "é" * 9_000],
+    ids=["padded", "nested-10000", "multibyte"],
+)
+async def test_an_oversized_frame_closes_with_1009(people, payload):
+    alice, _ = people
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    await socket.send_to(text_data=payload)
+    assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": 1009}
+    await socket.disconnect()
+
+
+async def test_a_client_that_keeps_sending_bad_frames_is_closed(people, settings):
+    alice, _ = people
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {"FRAMES_PER_SECOND": 1000, "FRAME_BURST": 1000}
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    for _ in range(50):
+        await socket.send_to(text_data="nope")
+        assert (await frame(socket, "error"))["code"] == "bad_json"
+    await socket.send_to(text_data="nope")
+    assert await frame(socket, "closing") == {"type": "closing", "reason": "bad_json"}
+    assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": 4400}
+    await socket.disconnect()
+
+
+async def test_a_flood_is_rate_limited_then_closed_with_4429(people, settings):
+    alice, _ = people
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {"FRAMES_PER_SECOND": 5, "FRAME_BURST": 5}
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    for _ in range(5):
+        await socket.send_json_to({"type": "ping"})
+        assert await frame(socket, "pong")
+    await socket.send_json_to({"type": "ping"})
+    assert (await frame(socket, "error"))["code"] == "rate_limited"
+    for _ in range(60):
+        await socket.send_json_to({"type": "ping"})
+    frames = []
+    while True:
+        output = await socket.receive_output(timeout=2)
+        if output["type"] == "websocket.close":
+            break
+        frames.append(json.loads(output["text"]))
+    assert output["code"] == 4429
+    assert frames[-1] == {"type": "closing", "reason": "rate_limited"}
+    await socket.disconnect()
+
+
+async def test_anonymous_is_accepted_then_closed_with_4401():
+    from django.contrib.auth.models import AnonymousUser
+
+    socket = await open_socket(AnonymousUser())
+    assert await frame(socket, "closing") == {"type": "closing", "reason": "not_logged_in"}
+    assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401}
+    await socket.disconnect()
+
+
+async def test_logout_closes_that_sessions_sockets_with_4408(people):
+    from django.contrib.auth import user_logged_out
+    from django.test import RequestFactory
+
+    alice, _ = people
+    ended, kept = SessionStore(), SessionStore()
+    for session in (ended, kept):
+        await database_sync_to_async(session.create)()
+    closing = await open_socket(alice, session=ended)
+    staying = await open_socket(alice, session=kept)
+    await frame(closing, "hello")
+    await frame(staying, "hello")
+    request = RequestFactory().post("/accounts/logout/")
+    request.session = ended
+    await database_sync_to_async(user_logged_out.send)(sender=type(alice), request=request, user=alice)
+    assert await frame(closing, "closing") == {"type": "closing", "reason": "logged_out"}
+    assert await closing.receive_output(timeout=2) == {"type": "websocket.close", "code": 4408}
+    assert await staying.receive_nothing(timeout=0.3)
+    await closing.disconnect()
+    await staying.disconnect()
+
+
+async def test_deactivation_and_password_change_close_every_socket(people):
+    alice, _ = people
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+
+    def change_password():
+        alice.set_password("new")
+        alice.save()
+
+    await database_sync_to_async(change_password)()
+    assert await frame(socket, "closing") == {"type": "closing", "reason": "password_changed"}
+    assert await socket.receive_output(timeout=2) == {"type": "websocket.close", "code": 4408}
+    await socket.disconnect()
+
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+
+    def deactivate():
+        alice.is_active = False
+        alice.save(update_fields=["is_active"])
+
+    await database_sync_to_async(deactivate)()
+    assert await frame(socket, "closing") == {"type": "closing", "reason": "deactivated"}
+    await socket.disconnect()
+
+
+async def test_a_last_login_update_does_not_close_anything(people):
+    from django.utils import timezone
+
+    alice, _ = people
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    alice.last_login = timezone.now()
+    await database_sync_to_async(alice.save)(update_fields=["last_login"])
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+
+
+async def test_heartbeat_carries_the_newest_id_and_count(people, settings):
+    alice, bob = people
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {"HEARTBEAT_SECONDS": 1}
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    # Stored without a push, as when the channel layer drops it.
+    created = await database_sync_to_async(Notification.objects.create)(
+        recipient=alice,
+        actor_content_type_id=await database_sync_to_async(_user_type_id)(),
+        actor_object_id=str(bob.pk),
+        verb="dropped",
+    )
+    beat = await frame(socket, "heartbeat", timeout=3)
+    assert beat == {"type": "heartbeat", "last_id": created.id, "unread_count": 1}
+    await socket.disconnect()
+
+
+def _user_type_id():
+    from django.contrib.contenttypes.models import ContentType
+
+    return ContentType.objects.get_for_model(factories.user.__globals__["get_user_model"]()).id
+
+
+async def test_a_rolled_back_notification_never_reaches_a_socket(people):
+    from django.db import transaction
+
+    alice, bob = people
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+
+    def send_then_roll_back():
+        try:
+            with transaction.atomic():
+                notify.send(bob, recipient=alice, verb="rolled back")
+                raise RuntimeError("abort")
+        except RuntimeError:
+            pass
+
+    await database_sync_to_async(send_then_roll_back)()
+    assert await socket.receive_nothing(timeout=0.5)
+    [kept] = await send(bob, alice, verb="committed")
+    assert (await frame(socket, "notification"))["notification"]["id"] == kept.id
+    await socket.disconnect()

@@ -1,0 +1,154 @@
+"""The demo site: settings from the environment, demo users, pages, the
+WebSocket route behind the origin check, and the browser layer."""
+
+import asyncio
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+
+from tests import factories
+from tests.conftest import browser_login
+from tests.live import ROOT
+
+
+def settings_in_subprocess(code: str, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", f"import project.settings as s; {code}"],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_defaults_are_sqlite_and_the_in_memory_layer():
+    result = settings_in_subprocess(
+        "print(s.DATABASES['default']['ENGINE']); print(s.CHANNEL_LAYERS['default']['BACKEND'])"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer"]
+
+
+def test_environment_selects_postgres_and_redis_with_a_pool_that_survives_connect_storms():
+    result = settings_in_subprocess(
+        "h = s.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0];"
+        "print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'],"
+        " h['address'], h['socket_timeout'] > 5, h['max_connections'] >= 1000)",
+        DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres",
+        REDIS_URL="redis://127.0.0.1:6379/3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "channels_redis.core.RedisChannelLayer",
+        "redis://127.0.0.1:6379/3",
+        "True",
+        "True",
+    ]
+
+
+def test_a_missing_secret_key_is_an_error_when_debug_is_off():
+    result = settings_in_subprocess("pass", DJANGO_DEBUG="false")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+    ok = settings_in_subprocess(
+        "print(s.DEBUG, s.ALLOWED_HOSTS)",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="x" * 50,
+        DJANGO_ALLOWED_HOSTS="example.com, www.example.com",
+    )
+    assert ok.stdout.strip() == "False ['example.com', 'www.example.com']"
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_the_demo_users_once(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+    users = get_user_model().objects.order_by("username")
+    assert [u.username for u in users] == ["admin", "alice", "bob", "carol"]
+    assert all(u.check_password("demo") for u in users)
+    assert [u.username for u in users if u.is_superuser] == ["admin"]
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_without_debug_unless_forced(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG off"):
+        call_command("seed_demo")
+    assert not get_user_model().objects.exists()
+    call_command("seed_demo", "--force", stdout=io.StringIO())
+    assert get_user_model().objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_pages_need_login_and_logout_is_a_post(client):
+    assert client.get("/").status_code == 302
+    alice = factories.user("alice")
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert 'data-testid="username">alice<' in page
+    assert 'action="/accounts/logout/"' in page and 'method="post"' in page
+    assert reverse("notifications:all") in page and reverse("chat:rooms") in page
+    assert "data-notifications-bell" in page
+    assert client.get("/accounts/logout/").status_code == 405
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+@pytest.mark.daphne
+async def test_a_foreign_origin_is_refused_with_403_by_real_daphne(daphne, ws_client):
+    import websockets
+
+    server = await asyncio.to_thread(daphne)
+    for origin in [
+        "http://evil.example",
+        "https://evil.example",
+        "null",
+        None,
+        "http://localhost.evil.example",
+    ]:
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await ws_client(server, origin=origin)
+        assert refused.value.response.status_code == 403, origin
+    socket = await ws_client(server)  # same origin, anonymous: accepted, then 4401
+    code, frames = await socket.closed()
+    assert code == 4401
+    assert frames == [{"type": "closing", "reason": "not_logged_in"}]
+
+
+@pytest.mark.daphne
+@pytest.mark.redis
+async def test_an_idle_socket_outlives_the_redis_py_8_timeout(daphne, ws_client, clean_redis):
+    """redis-py 8's default socket_timeout of 5 s kills channels-redis's
+    blocking receive; the layer config must keep an idle socket alive."""
+    from channels.db import database_sync_to_async as sync_to_async
+
+    alice = await sync_to_async(factories.user)("alice")
+    server = await asyncio.to_thread(daphne, redis_url=clean_redis)
+    socket = await ws_client(server, alice)
+    assert (await socket.frame("hello"))["user"] == alice.pk
+    await asyncio.sleep(7)
+    await socket.send({"type": "ping"})
+    assert await socket.frame("pong", timeout=3) == {"type": "pong"}
+    await socket.close()
+    assert "TimeoutError" not in server.log_text()
+
+
+@pytest.mark.browser
+def test_alice_logs_in_and_sees_her_name(daphne, new_page):
+    factories.user("alice")
+    server = daphne()
+    page = new_page()
+    browser_login(page, server, "alice")
+    assert page.inner_text("[data-testid=username]") == "alice"

@@ -1,0 +1,124 @@
+"""Real daphne processes sharing real Redis: pushes from a third process,
+recovery of a dropped push by the heartbeat, and cross-process revocation."""
+
+import asyncio
+import re
+import urllib.parse
+import urllib.request
+from http.cookiejar import CookieJar
+
+import pytest
+from channels.db import database_sync_to_async as sync_to_async
+
+from notifications.models import Notification
+from notifications.signals import notify
+from tests import factories
+
+pytestmark = [pytest.mark.daphne, pytest.mark.redis]
+
+
+async def two_servers(daphne, redis_url, **env):
+    return await asyncio.gather(
+        asyncio.to_thread(daphne, redis_url=redis_url, **env),
+        asyncio.to_thread(daphne, redis_url=redis_url, **env),
+    )
+
+
+async def test_a_notification_from_a_third_process_reaches_both_daphnes(daphne, ws_client, redis_layer):
+    alice = await sync_to_async(factories.user)("alice")
+    bob = await sync_to_async(factories.user)("bob")
+    first, second = await two_servers(daphne, redis_layer)
+    on_first, on_second = await ws_client(first, alice), await ws_client(second, alice)
+    bobs = await ws_client(second, bob)
+    for socket in (on_first, on_second, bobs):
+        await socket.frame("hello")
+
+    # This test process is the third process: it publishes through Redis.
+    [(_, [created])] = await sync_to_async(notify.send)(bob, recipient=alice, verb="pinged")
+    for socket in (on_first, on_second):
+        pushed = await socket.frame("notification")
+        assert pushed["notification"]["id"] == created.id and pushed["unread_count"] == 1
+    await bobs.nothing(within=0.5)
+
+    # Read in one process's tab; the other process's tab hears it.
+    await on_first.send({"type": "mark_read", "id": created.id})
+    assert await on_second.frame("read") == {"type": "read", "ids": [created.id], "unread_count": 0}
+    for socket in (on_first, on_second, bobs):
+        await socket.close()
+
+
+async def test_a_dropped_push_is_recovered_within_one_heartbeat(daphne, ws_client, redis_layer):
+    alice = await sync_to_async(factories.user)("alice")
+    bob = await sync_to_async(factories.user)("bob")
+    first, second = await two_servers(daphne, redis_layer, NOTIFICATIONS_HEARTBEAT_SECONDS="1")
+    sockets = [await ws_client(first, alice), await ws_client(second, alice)]
+    for socket in sockets:
+        assert (await socket.frame("hello"))["heartbeat"] == 1
+
+    def store_without_push():
+        # A plain ORM create skips the services, exactly as if the channel
+        # layer had dropped the push.
+        return Notification.objects.create(recipient=alice, actor=bob, verb="dropped")
+
+    dropped = await sync_to_async(store_without_push)()
+    for socket in sockets:
+        beat = await socket.frame("heartbeat", timeout=3, skip=())
+        while beat["last_id"] != dropped.id:
+            beat = await socket.frame("heartbeat", timeout=3, skip=())
+        assert beat == {"type": "heartbeat", "last_id": dropped.id, "unread_count": 1}
+        # The client sees an id it never got, and syncs from its cursor.
+        await socket.send({"type": "sync", "after": 0})
+        replay = await socket.frame("sync")
+        assert [n["id"] for n in replay["notifications"]] == [dropped.id]
+        assert replay["complete"] is True
+        await socket.close()
+
+
+def http_login(server, username):
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(server.url + "/accounts/login/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    body = urllib.parse.urlencode(
+        {"username": username, "password": "pw", "csrfmiddlewaretoken": token}
+    ).encode()
+    opener.open(urllib.request.Request(server.url + "/accounts/login/", data=body))
+    cookies = {c.name: c.value for c in jar}
+    return opener, cookies
+
+
+async def test_logout_in_one_process_closes_that_sessions_sockets_in_every_process(daphne, redis_layer):
+    from tests.live import connect
+
+    await sync_to_async(factories.user)("alice")
+    first, second = await two_servers(daphne, redis_layer)
+    opener, cookies = await asyncio.to_thread(http_login, first, "alice")
+    _, other_cookies = await asyncio.to_thread(http_login, first, "alice")
+    cookie = f"sessionid={cookies['sessionid']}"
+    sockets = [await connect(first, cookie=cookie), await connect(second, cookie=cookie)]
+    other_session = await connect(second, cookie=f"sessionid={other_cookies['sessionid']}")
+    for socket in [*sockets, other_session]:
+        await socket.frame("hello")
+
+    def logout():
+        token = cookies["csrftoken"]
+        request = urllib.request.Request(
+            first.url + "/accounts/logout/",
+            data=urllib.parse.urlencode({"csrfmiddlewaretoken": token}).encode(),
+            headers={"Referer": first.url + "/"},
+        )
+        opener.open(request)
+
+    await asyncio.to_thread(logout)
+    for socket in sockets:
+        code, frames = await socket.closed(timeout=2)
+        assert code == 4408
+        assert {"type": "closing", "reason": "logged_out"} in frames
+    await other_session.send({"type": "ping"})
+    assert await other_session.frame("pong") == {"type": "pong"}
+    await other_session.close()
+
+    # The ended session can no longer connect.
+    again = await connect(second, cookie=cookie)
+    code, _ = await again.closed()
+    assert code == 4401

@@ -1,0 +1,160 @@
+"""django-notifications' URLs and JSON shapes, the inbox page, POST-only
+writes with CSRF, and safe redirects."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from notifications.models import Notification
+from notifications.signals import notify
+from project.models import Task
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def logged_in(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def send(actor, recipient, **kwargs):
+    return notify.send(actor, recipient=recipient, **{"verb": "pinged", **kwargs})[0][1][0]
+
+
+def test_json_endpoints_match_django_notifications(logged_in, alice, bob):
+    task = Task.objects.create(title="Review", created_by=bob, assignee=bob)
+    first = send(bob, alice, verb="commented on", target=task, description="nice", extra="x")
+    second = send(bob, alice)
+    second.mark_as_read()
+    assert logged_in.get(reverse("notifications:live_unread_notification_count")).json() == {
+        "unread_count": 1
+    }
+    assert logged_in.get(reverse("notifications:live_all_notification_count")).json() == {"all_count": 2}
+    data = logged_in.get(reverse("notifications:live_unread_notification_list")).json()
+    assert data["unread_count"] == 1
+    [item] = data["unread_list"]
+    assert item["id"] == first.id and item["slug"] == first.slug
+    assert (
+        item["actor"] == "bob"
+        and item["target"] == "Review"
+        and item["target_url"] == task.get_absolute_url()
+    )
+    assert item["verb"] == "commented on" and item["description"] == "nice" and item["data"] == {"extra": "x"}
+    assert set(item) >= {
+        "id",
+        "slug",
+        "level",
+        "unread",
+        "verb",
+        "description",
+        "timestamp",
+        "public",
+        "deleted",
+        "emailed",
+    }
+    assert "recipient" not in item and "actor_object_id" not in item
+    data = logged_in.get(reverse("notifications:live_all_notification_list") + "?max=1").json()
+    assert data["all_count"] == 2 and [n["id"] for n in data["all_list"]] == [second.id]
+
+
+def test_mark_as_read_query_parameter(logged_in, alice, bob):
+    send(bob, alice)
+    url = reverse("notifications:live_unread_notification_list") + "?mark_as_read=true"
+    assert len(logged_in.get(url).json()["unread_list"]) == 1
+    assert alice.notifications.unread().count() == 0
+
+
+def test_anonymous_json_is_empty(client):
+    assert client.get(reverse("notifications:live_unread_notification_count")).json() == {"unread_count": 0}
+    assert client.get(reverse("notifications:live_all_notification_list")).json() == {
+        "all_count": 0,
+        "all_list": [],
+    }
+
+
+def test_writes_are_post_only_and_scoped_to_the_owner(logged_in, alice, bob):
+    mine, theirs = send(bob, alice), send(alice, bob)
+    for name in ("mark_as_read", "mark_as_unread", "delete"):
+        assert logged_in.get(reverse(f"notifications:{name}", args=[mine.slug])).status_code == 405
+        assert logged_in.post(reverse(f"notifications:{name}", args=[theirs.slug])).status_code == 404
+        assert logged_in.post(reverse(f"notifications:{name}", args=[theirs.slug + 10**6])).status_code == 404
+    assert logged_in.get(reverse("notifications:mark_all_as_read")).status_code == 405
+    response = logged_in.post(reverse("notifications:mark_as_read", args=[mine.slug]))
+    assert response.status_code == 302 and response.url == reverse("notifications:unread")
+    mine.refresh_from_db()
+    assert not mine.unread
+    logged_in.post(reverse("notifications:delete", args=[mine.slug]))
+    assert not Notification.objects.filter(pk=mine.pk).exists()
+    assert Notification.objects.filter(pk=theirs.pk, unread=True).exists()
+
+
+def test_csrf_is_required(alice, bob):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    n = send(bob, alice)
+    assert client.post(reverse("notifications:mark_as_read", args=[n.slug])).status_code == 403
+    assert client.post(reverse("notifications:mark_all_as_read")).status_code == 403
+    n.refresh_from_db()
+    assert n.unread
+
+
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        ("/notifications/?page=2", "/notifications/?page=2"),
+        ("https://evil.example/", "/notifications/unread/"),
+        ("//evil.example/", "/notifications/unread/"),
+        ("http://testserver.evil.example/", "/notifications/unread/"),
+    ],
+)
+def test_next_never_leaves_the_site(logged_in, alice, bob, target, expected):
+    response = logged_in.post(reverse("notifications:mark_all_as_read"), {"next": target})
+    assert response.status_code == 302 and response.url == expected
+
+
+def test_inbox_paginates_highlights_unread_and_escapes_html(logged_in, alice, bob, settings):
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {"PAGINATE_BY": 2}
+    send(bob, alice, verb="<script>alert(1)</script>", description="<img src=x onerror=alert(1)>")
+    send(bob, alice)
+    send(bob, alice).mark_as_read()
+    page = logged_in.get(reverse("notifications:all")).content.decode()
+    assert page.count('class="nf-notice ') == 2 and "Page 1 of 2" in page
+    page2 = logged_in.get(reverse("notifications:all") + "?page=2").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page2 and "<script>alert(1)" not in page2
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page2
+    assert 'data-unread="true"' in page2
+    unread = logged_in.get(reverse("notifications:unread")).content.decode()
+    assert unread.count('class="nf-notice ') == 2
+
+
+def test_inbox_list_is_free_of_n_plus_one(logged_in, alice, bob, django_assert_max_num_queries):
+    task = Task.objects.create(title="t", created_by=bob, assignee=bob)
+    for _ in range(15):
+        send(bob, alice, target=task, action_object=task)
+    with django_assert_max_num_queries(14):
+        logged_in.get(reverse("notifications:all"))
+    with django_assert_max_num_queries(8):
+        logged_in.get(reverse("notifications:live_all_notification_list") + "?max=15")
+
+
+def test_template_tags(alice, bob, rf):
+    from django.template import Context, Template
+
+    send(bob, alice)
+    request = rf.get("/")
+    request.user = alice
+    html = Template(
+        "{% load notifications_tags %}{% notifications_unread %}|{{ user|has_notification }}|"
+        "{% live_notify_badge %}|{% live_notify_list %}|"
+        "{% register_notify_callbacks callbacks='fill_notification_badge' %}"
+    ).render(Context({"request": request, "user": alice}))
+    count, has, badge, menu, config = html.split("|")
+    assert count == "1" and has == "True"
+    assert badge == "<span class='live_notify_badge'>1</span>"
+    assert menu == "<ul class='live_notify_list'></ul>"
+    assert 'id="notify-config"' in config and "fill_notification_badge" in config
+    with pytest.raises(ValueError, match="Invalid callback"):
+        Template("{% load notifications_tags %}{% register_notify_callbacks callbacks='x();y' %}").render(
+            Context()
+        )
