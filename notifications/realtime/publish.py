@@ -80,13 +80,17 @@ def publish(events: list[Event], *, alias: str = "default") -> None:
     if layer is None:
         return
     try:
-        asyncio.get_running_loop()
+        current = asyncio.get_running_loop()
     except RuntimeError:
-        pass
-    else:
-        raise RuntimeError("publish() is for sync code; await apublish() in async code.")
-
+        current = None
     loops = running_hub_loops()
+    if current is not None and current in loops:
+        # Sync code on the server's own loop (only possible with
+        # DJANGO_ALLOW_ASYNC_UNSAFE): waiting here would block the loop that
+        # must do the send, so schedule it instead.
+        current.create_task(apublish(events, layer=layer))
+        return
+    loops = [loop for loop in loops if loop is not current]
     if loops:
         future = asyncio.run_coroutine_threadsafe(apublish(events, layer=layer), loops[-1])
     elif isinstance(layer, InMemoryChannelLayer):

@@ -1,0 +1,89 @@
+"""What a person sees in a real browser: the live bell, toasts, tabs that
+agree, recovery of a dropped push, and user text shown as text."""
+
+import pytest
+
+from notifications.models import Notification
+from notifications.signals import notify
+from tests import factories
+from tests.conftest import browser_login
+
+pytestmark = [pytest.mark.browser, pytest.mark.daphne]
+
+BADGE = "[data-notifications-badge]"
+
+
+def badge(page):
+    return page.eval_on_selector(BADGE, "el => el.hidden ? '0' : el.textContent")
+
+
+def wait_badge(page, value, timeout=2000):
+    page.wait_for_function(
+        "([sel, value]) => { const el = document.querySelector(sel);"
+        " return (el.hidden ? '0' : el.textContent) === value; }",
+        arg=[BADGE, value],
+        timeout=timeout,
+    )
+
+
+def connected(page):
+    page.wait_for_selector("[data-notifications-bell][data-connected=true]", state="attached")
+
+
+def test_an_assigned_task_raises_the_badge_and_a_toast_and_reading_it_clears_every_tab(daphne, new_page):
+    factories.user("alice")
+    factories.user("bob")
+    server = daphne()
+    alice_tab, bob_tab = new_page(), new_page()
+    browser_login(alice_tab, server, "alice")
+    browser_login(bob_tab, server, "bob")
+    alice_second_tab = alice_tab.context.new_page()
+    alice_second_tab.goto(server.url + "/")
+    for page in (alice_tab, alice_second_tab):
+        connected(page)
+        assert badge(page) == "0"
+
+    bob_tab.fill("#id_title", "Review the <b>launch</b> plan")
+    bob_tab.select_option("#id_assignee", label="alice")
+    bob_tab.click("[data-testid=task-form] button[type=submit]")
+
+    wait_badge(alice_tab, "1", timeout=2000)
+    toast = alice_tab.wait_for_selector(".nf-toast", timeout=2000)
+    assert toast.inner_text().startswith("bob assigned you Review the <b>launch</b> plan")
+    assert alice_tab.query_selector(".nf-toast b") is None  # text, not markup
+    assert alice_tab.get_attribute("[data-notifications-toasts]", "aria-live") == "polite"
+    wait_badge(alice_second_tab, "1")
+
+    # Alice reads it from the dropdown of her second tab; the first tab follows.
+    alice_second_tab.click("[data-notifications-toggle]")
+    alice_second_tab.click(".nf-item[data-unread=true] .nf-item-action")
+    wait_badge(alice_second_tab, "0")
+    wait_badge(alice_tab, "0")
+
+
+def test_a_dropped_push_reaches_the_page_within_a_heartbeat(daphne, new_page, alice, bob):
+    server = daphne(NOTIFICATIONS_HEARTBEAT_SECONDS="1")
+    page = new_page()
+    browser_login(page, server, "alice")
+    connected(page)
+    # Stored without a push, as if the channel layer had dropped it.
+    Notification.objects.create(recipient=alice, actor=bob, verb="sent a dropped message")
+    wait_badge(page, "1", timeout=4000)
+    page.click("[data-notifications-toggle]")
+    page.wait_for_selector(".nf-item:has-text('sent a dropped message')", timeout=2000)
+
+
+def test_the_inbox_page_is_live(daphne, new_page, alice, bob, redis_layer):
+    server = daphne(redis_url=redis_layer)
+    page = new_page()
+    browser_login(page, server, "alice")
+    page.goto(server.url + "/notifications/")
+    connected(page)
+    assert page.inner_text("[data-notifications-inbox-list]").strip() == "No notifications."
+    notify.send(bob, recipient=alice, verb="posted", description="<script>window.pwned=1</script>")
+    item = page.wait_for_selector(".nf-notice", timeout=4000)
+    assert "<script>window.pwned=1</script>" in item.inner_text()
+    assert page.evaluate("window.pwned") is None
+    item.query_selector("[data-action=mark_read]").click()
+    page.wait_for_selector(".nf-notice[data-unread=false]", timeout=2000)
+    assert Notification.objects.get().unread is False
