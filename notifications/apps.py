@@ -15,6 +15,7 @@ class Config(AppConfig):
         import notifications
         from notifications import checks  # noqa: F401  (registers the checks)
         from notifications.base.models import notify_handler
+        from notifications.realtime import daphne_compat
         from notifications.realtime.revocation import connect_revocation_signals
         from notifications.signals import notify
         from notifications.triggers import autodiscover
@@ -23,4 +24,5 @@ class Config(AppConfig):
         notifications.notify = notify  # type: ignore[attr-defined]
         notify.connect(notify_handler, dispatch_uid="notifications.models.notification")
         connect_revocation_signals()
+        daphne_compat.apply()
         autodiscover()

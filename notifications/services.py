@@ -181,9 +181,25 @@ def notifications_set_deleted(*, queryset: models.QuerySet, deleted: bool) -> in
     return count
 
 
-def notifications_delete(*, queryset: models.QuerySet) -> int:
-    """Delete the notifications in ``queryset``: soft with SOFT_DELETE, else for real."""
-    if conf.soft_delete:
+def notification_save(*, notification: Any, changed_fields: Iterable[str] = ()) -> None:
+    """Save a notification edited as a whole (the admin's form) and push what
+    changed: a new one as ``notification``, a toggled ``unread`` as read/unread."""
+    created = notification.pk is None
+    db = router.db_for_write(type(notification), instance=notification)
+    with transaction.atomic(using=db):
+        notification.save(using=db)
+        if created:
+            delivery.notifications_created([notification], using=db)
+        elif "unread" in changed_fields:
+            kind = "unread" if notification.unread else "read"
+            delivery.notifications_changed(kind, [(notification.pk, notification.recipient_id)], using=db)
+    _forget_unread_counts([notification.recipient_id])
+
+
+def notifications_delete(*, queryset: models.QuerySet, soft: bool | None = None) -> int:
+    """Delete the notifications in ``queryset``: soft with SOFT_DELETE (or
+    ``soft=True``), else for real."""
+    if conf.soft_delete if soft is None else soft:
         return notifications_set_deleted(queryset=queryset, deleted=True)
     db = queryset.db
     with transaction.atomic(using=db):

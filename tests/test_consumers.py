@@ -391,3 +391,35 @@ async def test_a_rolled_back_notification_never_reaches_a_socket(people):
     [kept] = await send(bob, alice, verb="committed")
     assert (await frame(socket, "notification"))["notification"]["id"] == kept.id
     await socket.disconnect()
+
+
+async def test_admin_edits_reach_open_tabs(people):
+    from django.contrib.admin.sites import site
+    from django.test import RequestFactory
+
+    alice, bob = people
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    [created] = await send(bob, alice)
+    await frame(socket, "notification")
+    admin = site._registry[Notification]
+    request = RequestFactory().post("/admin/")
+
+    def admin_actions():
+        from notifications.base.admin import mark_read
+
+        mark_read(admin, request, Notification.objects.filter(pk=created.pk))
+        created.refresh_from_db()
+        created.unread = True
+
+        class Form:
+            changed_data = ["unread"]
+
+        admin.save_model(request, created, Form(), change=True)
+        admin.delete_queryset(request, Notification.objects.filter(pk=created.pk))
+
+    await database_sync_to_async(admin_actions)()
+    assert await frame(socket, "read") == {"type": "read", "ids": [created.id], "unread_count": 0}
+    assert await frame(socket, "unread") == {"type": "unread", "ids": [created.id], "unread_count": 1}
+    assert await frame(socket, "deleted") == {"type": "deleted", "ids": [created.id], "unread_count": 0}
+    await socket.disconnect()

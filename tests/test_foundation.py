@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from channels.db import database_sync_to_async as sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -128,12 +129,23 @@ async def test_a_foreign_origin_is_refused_with_403_by_real_daphne(daphne, ws_cl
 
 
 @pytest.mark.daphne
+async def test_real_daphne_closes_an_oversized_frame_with_1009(daphne, ws_client):
+    alice = await sync_to_async(factories.user)("alice")
+    server = await asyncio.to_thread(daphne)
+    for size in (17_000, 200_000):  # over our limit; over daphne's own
+        socket = await ws_client(server, alice)
+        await socket.frame("hello")
+        await socket.connection.send("x" * size)
+        code, _ = await socket.closed()
+        assert code == 1009, size
+    assert "Traceback" not in server.log_text()
+
+
+@pytest.mark.daphne
 @pytest.mark.redis
 async def test_an_idle_socket_outlives_the_redis_py_8_timeout(daphne, ws_client, clean_redis):
     """redis-py 8's default socket_timeout of 5 s kills channels-redis's
     blocking receive; the layer config must keep an idle socket alive."""
-    from channels.db import database_sync_to_async as sync_to_async
-
     alice = await sync_to_async(factories.user)("alice")
     server = await asyncio.to_thread(daphne, redis_url=clean_redis)
     socket = await ws_client(server, alice)

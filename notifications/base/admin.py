@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from notifications.services import notifications_set_unread
+from notifications.services import notification_save, notifications_delete, notifications_set_unread
 
 
 @admin.action(description=_("Mark selected notifications as unread"))
@@ -43,3 +43,13 @@ class AbstractNotificationAdmin(admin.ModelAdmin):
     @admin.display(description=_("target"))
     def target_display(self, obj: Any) -> Any:
         return obj.target
+
+    # Admin writes go through the services too, so open tabs hear about them.
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
+        notification_save(notification=obj, changed_fields=form.changed_data if change else ())
+
+    def delete_model(self, request: Any, obj: Any) -> None:
+        notifications_delete(queryset=type(obj).objects.filter(pk=obj.pk), soft=False)
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        notifications_delete(queryset=queryset, soft=False)

@@ -27,8 +27,8 @@ class CloseCode:
     RATE_LIMITED = 4429
     BAD_FRAMES = 4400
     TOO_LARGE = 1009
-    # Servers built on autobahn (daphne) refuse to send 1009 from the
-    # application; daphne sends it itself with --websocket-max-message-size.
+    # For a server that refuses to send 1009 from the application (daphne
+    # without realtime.daphne_compat applied).
     TOO_LARGE_FALLBACK = 4409
 
 
