@@ -108,6 +108,15 @@ def bob(db: Any) -> Any:
     return factories.user("bob")
 
 
+@pytest.fixture
+async def hub_shutdown() -> Any:
+    """Stop the test loop's hub before the loop is torn down."""
+    from notifications.realtime.hub import close_hub
+
+    yield
+    await close_hub()
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     need(f"Redis at {TEST_REDIS_URL}", redis_available(TEST_REDIS_URL))

@@ -12,7 +12,7 @@ from notifications.models import Notification
 from notifications.signals import notify
 from tests import factories
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("hub_shutdown")]
 
 
 async def open_socket(user, session=None):

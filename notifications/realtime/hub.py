@@ -41,6 +41,9 @@ class Member(Protocol):
 
 Ticker = Callable[["Hub"], Awaitable[None]]
 
+# Sent by close() to the hub's own channel.
+STOP = "hub.stop"
+
 
 class Hub:
     """Group membership and fan-out for the sockets of one event loop."""
@@ -66,11 +69,23 @@ class Hub:
         self._tasks.append(asyncio.create_task(self._receive_loop(), name="hub-receive"))
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="hub-refresh"))
 
-    async def close(self) -> None:
-        for task in [*self._tasks, *self._tickers.values()]:
+    async def close(self, timeout: float = 7.0) -> None:
+        """Stop the hub. The receive loop is asked to stop through its own
+        channel instead of being cancelled: cancelling redis-py in the middle
+        of the blocking pop can leave the task hanging in its disconnect."""
+        receiver, *others = self._tasks or [None]
+        for task in [*others, *self._tickers.values()]:
             task.cancel()
         self._tasks.clear()
         self._tickers.clear()
+        if receiver is None or receiver.done():
+            return
+        try:
+            await self.layer.send(self.channel_name, {"type": STOP})
+            await asyncio.wait_for(asyncio.shield(receiver), timeout)
+        except Exception:
+            logger.warning("hub receive loop did not stop; cancelling it", exc_info=True)
+            receiver.cancel()
 
     # Membership -------------------------------------------------------------
 
@@ -160,6 +175,8 @@ class Hub:
                 except Exception:
                     logger.info("channel layer still unavailable")
                 continue
+            if message.get("type") == STOP:
+                return
             await self.dispatch(message)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -211,6 +228,13 @@ async def get_hub(alias: str = "default") -> Hub:
             raise
         future.set_result(hub)
     return await asyncio.shield(future)
+
+
+async def close_hub() -> None:
+    """Stop and forget the running loop's hub, if it has one."""
+    future = _hubs.pop(asyncio.get_running_loop(), None)
+    if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+        await future.result().close()
 
 
 def running_hub_loops() -> list[asyncio.AbstractEventLoop]:
