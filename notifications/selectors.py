@@ -171,6 +171,15 @@ def notifications_after(*, user: Any, after: int | None, limit: int) -> dict[str
     }
 
 
+def recent_ids(*, user: Any) -> list[int]:
+    """Ids a ``sync`` may replay as late commits (created within the overlap
+    window). A freshly rendered page hands these to its client, which has
+    therefore already seen them."""
+    since = timezone.now() - timedelta(seconds=conf.sync_overlap_seconds)
+    recent = notifications_of(user=user).filter(timestamp__gte=since).order_by("-id")
+    return list(recent.values_list("id", flat=True)[: conf.sync_page_size])
+
+
 def heartbeat_snapshots(*, user_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Each user's newest id and unread count, in two grouped queries."""
     Notification = load_notification_model()

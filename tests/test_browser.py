@@ -54,6 +54,13 @@ def test_an_assigned_task_raises_the_badge_and_a_toast_and_reading_it_clears_eve
     assert alice_tab.get_attribute("[data-notifications-toasts]", "aria-live") == "polite"
     wait_badge(alice_second_tab, "1")
 
+    # A page loaded after the push shows it in its list but does not toast it again.
+    alice_tab.goto(server.url + "/notifications/")
+    connected(alice_tab)
+    alice_tab.wait_for_timeout(500)
+    assert alice_tab.query_selector(".nf-toast") is None
+    assert alice_tab.inner_text(".nf-notice-title").startswith("bob assigned you")
+
     # Alice reads it from the dropdown of her second tab; the first tab follows.
     alice_second_tab.click("[data-notifications-toggle]")
     alice_second_tab.click(".nf-item[data-unread=true] .nf-item-action")

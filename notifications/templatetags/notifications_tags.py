@@ -130,6 +130,7 @@ def notifications_bell(context: Any, fetch: int = 8) -> dict[str, Any]:
         # 0 rather than null: the client then syncs from it, so a notification
         # created between this render and the socket's hello is not missed.
         "last_id": newest or 0,
+        "seen_ids": ",".join(map(str, selectors.recent_ids(user=user))),
         "fetch": fetch,
         "csrf_token": get_token(request) if request is not None else "",
     }

@@ -29,7 +29,8 @@ class Bell {
     this.listUrl = root.dataset.listUrl;
     this.fetchCount = Number(root.dataset.fetch || 8);
     const lastId = root.dataset.lastId === "" ? null : Number(root.dataset.lastId);
-    this.client = new NotificationsClient({ url: root.dataset.wsUrl, lastId });
+    const seen = (root.dataset.seenIds || "").split(",").filter(Boolean).map(Number);
+    this.client = new NotificationsClient({ url: root.dataset.wsUrl, lastId, seen });
     this.items = new Map();
 
     this.button.addEventListener("click", () => this.toggle());

@@ -15,13 +15,15 @@
 const SEEN_LIMIT = 2000;
 
 export class NotificationsClient extends EventTarget {
-  constructor({ url = "/ws/notifications/", lastId = null, maxBackoff = 30000 } = {}) {
+  // `seen`: ids the page already shows, so a sync that replays them (see
+  // "Out-of-order commits" in docs/protocol.md) does not announce them again.
+  constructor({ url = "/ws/notifications/", lastId = null, seen = [], maxBackoff = 30000 } = {}) {
     super();
     this.url = new URL(url, window.location.href);
     this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
     this.lastId = lastId;
     this.unreadCount = null;
-    this.seen = new Set();
+    this.seen = new Set(seen);
     this.maxBackoff = maxBackoff;
     this.attempt = 0;
     this.stopped = false;
