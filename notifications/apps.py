@@ -13,7 +13,10 @@ class Config(AppConfig):
 
     def ready(self) -> None:
         import notifications
-        from notifications import checks  # noqa: F401  (registers the checks)
+        from notifications import (
+            checks,  # noqa: F401  (registers the checks)
+            receivers,
+        )
         from notifications.base.models import notify_handler
         from notifications.realtime import daphne_compat
         from notifications.realtime.revocation import connect_revocation_signals
@@ -24,5 +27,6 @@ class Config(AppConfig):
         notifications.notify = notify  # type: ignore[attr-defined]
         notify.connect(notify_handler, dispatch_uid="notifications.models.notification")
         connect_revocation_signals()
+        receivers.connect()
         daphne_compat.apply()
         autodiscover()

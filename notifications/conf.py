@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "API_EXCLUDED_FIELDS": (),
     # This app's keys.
     "HEARTBEAT_SECONDS": 25,
+    "SCHEDULE_SECONDS": 2,
     "SYNC_PAGE_SIZE": 100,
     "SYNC_OVERLAP_SECONDS": 60,
     "MAX_FRAME_BYTES": 16 * 1024,
@@ -78,6 +79,10 @@ class NotificationsConf:
     @property
     def heartbeat_seconds(self) -> int:
         return self._positive_int("HEARTBEAT_SECONDS")
+
+    @property
+    def schedule_seconds(self) -> int:
+        return self._positive_int("SCHEDULE_SECONDS")
 
     @property
     def sync_page_size(self) -> int:

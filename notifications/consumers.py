@@ -10,12 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from notifications import protocol, selectors, services
 from notifications.conf import conf
 from notifications.realtime.consumer import ErrorCode, FrameError, RealtimeConsumer
 from notifications.realtime.frames import encode
 from notifications.realtime.hub import Hub
+
+
+async def publish_due_announcements(hub: Hub) -> None:
+    """Every SCHEDULE_SECONDS, in every server process: claim and push the
+    announcements whose time has come (the claim makes each push happen once)."""
+    await database_sync_to_async(services.announcements_publish_due)()
 
 
 async def send_heartbeats(hub: Hub) -> None:
@@ -40,15 +47,37 @@ class NotificationConsumer(RealtimeConsumer):
         self.rate_burst = conf.frame_burst
 
     async def groups_for_user(self) -> list[str]:
-        return [protocol.user_group(self.user.pk)]
+        # The audience is read before joining, so an announcement published
+        # in between is either filtered correctly or already in the snapshot.
+        self.audience = await database_sync_to_async(selectors.audience_of)(user=self.user)
+        return [protocol.user_group(self.user.pk), protocol.ANNOUNCEMENTS_GROUP]
 
     async def joined(self) -> None:
         """Groups are joined, so anything created from here on is pushed; the
         snapshot therefore cannot miss a row created in between."""
         heartbeat = conf.heartbeat_seconds
         self.hub.every("notifications.heartbeat", heartbeat, send_heartbeats)
+        self.hub.every("notifications.schedule", conf.schedule_seconds, publish_due_announcements)
         snapshot = await database_sync_to_async(selectors.hello_snapshot)(user=self.user)
-        await self.send_frame(protocol.hello(user_id=self.user.pk, heartbeat=heartbeat, **snapshot))
+        await self.send_frame(
+            protocol.hello(
+                user_id=self.user.pk, heartbeat=heartbeat, server_time=timezone.now().isoformat(), **snapshot
+            )
+        )
+
+    async def notifications_announcement(self, event: dict[str, Any]) -> None:
+        """An announcement for every process: sent to this socket only when
+        the user is in its audience. The frame is encoded once per process."""
+        if not selectors.in_audience(event["audience"], self.audience):
+            return
+        text = event.get("_encoded")
+        if text is None:
+            text = event["_encoded"] = encode(protocol.announcement(payload=event["announcement"]))
+        await self.send_encoded(text)
+
+    async def notifications_audience(self, event: dict[str, Any]) -> None:
+        """The user's staff flag or groups changed: re-read the audience."""
+        self.audience = await database_sync_to_async(selectors.audience_of)(user=self.user)
 
     async def notifications_frame(self, event: dict[str, Any]) -> None:
         """A frame published for this user; the hub normally sends these
@@ -85,3 +114,10 @@ class NotificationConsumer(RealtimeConsumer):
 
     async def handle_mark_all_read(self, frame: dict[str, Any]) -> None:
         await database_sync_to_async(services.notifications_mark_all_read)(user=self.user)
+
+    async def handle_dismiss(self, frame: dict[str, Any]) -> None:
+        announcement_id = protocol.announcement_id(frame)
+        try:
+            await database_sync_to_async(services.announcement_dismiss)(user=self.user, announcement_id=announcement_id)
+        except services.AnnouncementNotFound:
+            raise FrameError(ErrorCode.NOT_FOUND, "No such announcement.") from None

@@ -30,22 +30,18 @@ def notifications_created(notifications: list[Any], *, using: str) -> None:
 
 
 def _push_created(notifications: list[Any]) -> None:
-    counts = selectors.unread_counts(user_ids={n.recipient_id for n in notifications})
+    counts = selectors.badge_counts(user_ids={n.recipient_id for n in notifications})
     events = [
         _frame_event(
             n.recipient_id,
-            protocol.notification(
-                payload=selectors.notification_payload(n), unread_count=counts[n.recipient_id]
-            ),
+            protocol.notification(payload=selectors.notification_payload(n), unread_count=counts[n.recipient_id]),
         )
         for n in notifications
     ]
     publish(events)
 
 
-def notifications_changed(
-    kind: str, rows: list[tuple[int, int]], *, everything: bool = False, using: str
-) -> None:
+def notifications_changed(kind: str, rows: list[tuple[int, int]], *, everything: bool = False, using: str) -> None:
     """After commit, tell each affected user's sockets which ids became
     ``read``, ``unread`` or ``deleted``. ``rows`` are (id, recipient_id)."""
     by_user: dict[int, list[int]] = defaultdict(list)
@@ -55,18 +51,38 @@ def notifications_changed(
 
 
 def _push_changed(kind: str, by_user: dict[int, list[int]], everything: bool) -> None:
-    counts = selectors.unread_counts(user_ids=by_user)
+    counts = selectors.badge_counts(user_ids=by_user)
     events: list[Event] = []
     for user_id, ids in by_user.items():
         if everything:
-            events.append(
-                _frame_event(user_id, protocol.changed(kind, ids=None, unread_count=counts[user_id]))
-            )
+            events.append(_frame_event(user_id, protocol.changed(kind, ids=None, unread_count=counts[user_id])))
             continue
         ids.sort()
         for start in range(0, len(ids), IDS_PER_FRAME):
-            frame = protocol.changed(
-                kind, ids=ids[start : start + IDS_PER_FRAME], unread_count=counts[user_id]
-            )
+            frame = protocol.changed(kind, ids=ids[start : start + IDS_PER_FRAME], unread_count=counts[user_id])
             events.append(_frame_event(user_id, frame))
     publish(events)
+
+
+def announcement_published(announcement: Any) -> None:
+    """After commit, one event for every server process; each sends it to its
+    own sockets whose audience matches (protocol.ANNOUNCEMENTS_GROUP)."""
+    event = {
+        "type": "notifications.announcement",
+        "audience": selectors.audience_spec(announcement),
+        "announcement": selectors.announcement_payload(announcement),
+    }
+    transaction.on_commit(lambda: publish([(protocol.ANNOUNCEMENTS_GROUP, event)]), robust=True)
+
+
+def announcement_dismissed(*, user_id: int, announcement_id: int) -> None:
+    def push() -> None:
+        count = selectors.badge_counts(user_ids=[user_id])[user_id]
+        publish([_frame_event(user_id, protocol.dismissed(announcement_id=announcement_id, unread_count=count))])
+
+    transaction.on_commit(push, robust=True)
+
+
+def audience_changed(*, user_ids: list[int]) -> None:
+    events = [(protocol.user_group(uid), {"type": "notifications.audience"}) for uid in user_ids]
+    transaction.on_commit(lambda: publish(events), robust=True)

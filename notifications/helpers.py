@@ -50,8 +50,6 @@ def get_notification_list(request: Any, method_name: str = "all") -> list[dict[s
     items = [selectors.notification_payload(n, request) for n in notifications]
     if request.GET.get("mark_as_read") and notifications:
         model = type(notifications[0])
-        notifications_set_unread(
-            queryset=model.objects.filter(id__in=[n.id for n in notifications]), unread=False
-        )
+        notifications_set_unread(queryset=model.objects.filter(id__in=[n.id for n in notifications]), unread=False)
         invalidate_unread_count_cache(request.user, request)
     return items

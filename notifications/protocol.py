@@ -21,6 +21,10 @@ def user_group(user_id: int) -> str:
     return f"{USER_GROUP_PREFIX}{user_id}"
 
 
+# Every notifications socket; each one filters announcements by its audience.
+ANNOUNCEMENTS_GROUP = "notifications.announcements"
+
+
 def user_id_of(group: str) -> int | None:
     if group.startswith(USER_GROUP_PREFIX):
         return int(group[len(USER_GROUP_PREFIX) :])
@@ -30,7 +34,15 @@ def user_id_of(group: str) -> int | None:
 # Server frames --------------------------------------------------------------------
 
 
-def hello(*, user_id: int, unread_count: int, last_id: int | None, heartbeat: int) -> dict[str, Any]:
+def hello(
+    *,
+    user_id: int,
+    unread_count: int,
+    last_id: int | None,
+    heartbeat: int,
+    announcements: list[dict[str, Any]],
+    server_time: str,
+) -> dict[str, Any]:
     return {
         "type": "hello",
         "version": VERSION,
@@ -38,7 +50,17 @@ def hello(*, user_id: int, unread_count: int, last_id: int | None, heartbeat: in
         "unread_count": unread_count,
         "last_id": last_id,
         "heartbeat": heartbeat,
+        "announcements": announcements,
+        "server_time": server_time,
     }
+
+
+def announcement(*, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "announcement", "announcement": payload}
+
+
+def dismissed(*, announcement_id: int, unread_count: int) -> dict[str, Any]:
+    return {"type": "dismissed", "announcement": announcement_id, "unread_count": unread_count}
 
 
 def notification(*, payload: dict[str, Any], unread_count: int) -> dict[str, Any]:
@@ -73,8 +95,12 @@ def notification_id(frame: dict[str, Any], field: str = "id") -> int:
     """A required id field: an integer in the id range, not a bool or a float."""
     value = frame.get(field)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
-        raise FrameError(ErrorCode.BAD_FIELD, f"'{field}' must be a notification id (an integer).")
+        raise FrameError(ErrorCode.BAD_FIELD, f"'{field}' must be an id (an integer).")
     return value
+
+
+def announcement_id(frame: dict[str, Any]) -> int:
+    return notification_id(frame, "announcement")
 
 
 def sync_after(frame: dict[str, Any]) -> int | None:

@@ -41,9 +41,7 @@ Changes = dict[str, tuple[Any, Any]]
 _connections: dict[Callable[..., Any], list[tuple[Any, Any, str]]] = {}
 
 
-def _connect(
-    receiver: Callable[..., Any], signal: Any, handler: Callable[..., Any], sender: Any, uid: str
-) -> None:
+def _connect(receiver: Callable[..., Any], signal: Any, handler: Callable[..., Any], sender: Any, uid: str) -> None:
     signal.connect(handler, sender=sender, weak=False, dispatch_uid=uid)
     _connections.setdefault(receiver, []).append((signal, sender, uid))
 
@@ -141,9 +139,7 @@ def on_update(
     def register(receiver: Callable[..., Any]) -> Callable[..., Any]:
         key = f"_notifications_before_{id(receiver)}"
 
-        def before(
-            sender: Any, instance: Any, raw: bool = False, update_fields: Any = None, **kw: Any
-        ) -> None:
+        def before(sender: Any, instance: Any, raw: bool = False, update_fields: Any = None, **kw: Any) -> None:
             if raw or instance.pk is None or instance._state.adding:
                 return
             if update_fields is not None and not set(update_fields) & (set(names) | set(attnames)):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("mark-as-read/<int:slug>/", views.mark_as_read, name="mark_as_read"),
     path("mark-as-unread/<int:slug>/", views.mark_as_unread, name="mark_as_unread"),
     path("delete/<int:slug>/", views.delete, name="delete"),
+    path("announcements/<int:pk>/dismiss/", views.announcement_dismiss, name="announcement_dismiss"),
     path("api/unread_count/", views.live_unread_notification_count, name="live_unread_notification_count"),
     path("api/all_count/", views.live_all_notification_count, name="live_all_notification_count"),
     path("api/unread_list/", views.live_unread_notification_list, name="live_unread_notification_list"),

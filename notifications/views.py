@@ -41,6 +41,11 @@ class NotificationViewList(LoginRequiredMixin, ListView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["unread_only"] = self.unread_only
+        announcements = selectors.announcements_for(user=self.request.user, unread_only=self.unread_only)
+        read = selectors.read_ids(user=self.request.user, announcement_ids=[a.pk for a in announcements])
+        for announcement in announcements:
+            announcement.unread = announcement.pk not in read
+        context["announcements"] = announcements
         return context
 
 
@@ -125,3 +130,13 @@ def live_all_notification_list(request: HttpRequest) -> JsonResponse:
             "all_list": all_list,
         }
     )
+
+
+@require_POST
+@login_required
+def announcement_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        services.announcement_dismiss(user=request.user, announcement_id=pk)
+    except services.AnnouncementNotFound:
+        raise Http404("No such announcement.") from None
+    return _redirect_next(request, "notifications:all")

@@ -16,6 +16,4 @@ def task_completed(task: Task, changes: dict) -> Notice | None:
     _, done = changes["done"]
     if not done or task.assignee_id == task.created_by_id:
         return None
-    return Notice(
-        recipient=task.created_by, actor=task.assignee, verb="completed", action_object=task, level="success"
-    )
+    return Notice(recipient=task.created_by, actor=task.assignee, verb="completed", action_object=task, level="success")

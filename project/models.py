@@ -8,12 +8,8 @@ class Task(models.Model):
     (see project/live.py)."""
 
     title = models.CharField(max_length=200)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks_created"
-    )
-    assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks_assigned"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks_created")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks_assigned")
     done = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

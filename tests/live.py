@@ -67,9 +67,7 @@ class Daphne:
         return self.log.read_text()
 
 
-def start_daphne(
-    *, database_url: str, redis_url: str | None, extra_env: dict[str, str] | None = None
-) -> Daphne:
+def start_daphne(*, database_url: str, redis_url: str | None, extra_env: dict[str, str] | None = None) -> Daphne:
     """A daphne process serving project.asgi with tests.settings."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()

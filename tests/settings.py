@@ -13,4 +13,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DJANGO_NOTIFICATIONS_CONFIG = {
     "HEARTBEAT_SECONDS": int(os.environ.get("NOTIFICATIONS_HEARTBEAT_SECONDS", "25")),
+    "SCHEDULE_SECONDS": int(os.environ.get("NOTIFICATIONS_SCHEDULE_SECONDS", "2")),
 }

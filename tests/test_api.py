@@ -162,9 +162,7 @@ def test_a_channel_layer_failure_is_logged_and_the_write_stands(alice, bob, sett
     from notifications.realtime import redis_channel_layer
 
     # Nothing listens on port 1: every layer call fails.
-    settings.CHANNEL_LAYERS = {
-        "default": redis_channel_layer("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
-    }
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)}
     publish_module._publishers.clear()
     with caplog.at_level(logging.WARNING, logger="notifications.realtime"):
         [(_, [n])] = notify.send(bob, recipient=alice, verb="x")

@@ -94,3 +94,55 @@ def test_the_inbox_page_is_live(daphne, new_page, alice, bob, redis_layer):
     item.query_selector("[data-action=mark_read]").click()
     page.wait_for_selector(".nf-notice[data-unread=false]", timeout=2000)
     assert Notification.objects.get().unread is False
+
+
+def test_an_admin_announcement_appears_live_and_a_dismiss_clears_every_tab(daphne, new_page):
+    factories.user("admin", is_staff=True, is_superuser=True)
+    factories.user("alice")
+    server = daphne()
+    admin_page, alice_page = new_page(), new_page()
+    browser_login(admin_page, server, "admin")
+    browser_login(alice_page, server, "alice")
+    alice_other_tab = alice_page.context.new_page()
+    alice_other_tab.goto(server.url + "/")
+    for page in (alice_page, alice_other_tab):
+        connected(page)
+
+    admin_page.goto(server.url + "/admin/notifications/announcement/add/")
+    admin_page.fill("#id_title", "Deploy at <noon>")
+    admin_page.fill("#id_body", "Details: https://example.com/deploy <img src=x onerror=window.pwned=1>")
+    admin_page.select_option("#id_level", "warning")
+    admin_page.click("[data-testid=save-and-publish]")
+    admin_page.wait_for_selector(".messagelist .success")
+
+    banner = alice_page.wait_for_selector(".nf-announcement.nf-level-warning", timeout=2000)
+    assert banner.query_selector(".nf-announcement-title").inner_text() == "Deploy at <noon>"
+    link = banner.query_selector(".nf-announcement-body a")
+    assert link.get_attribute("href") == "https://example.com/deploy"
+    assert banner.query_selector("img") is None and alice_page.evaluate("window.pwned") is None
+    wait_badge(alice_page, "1")
+    alice_other_tab.wait_for_selector(".nf-announcement")
+
+    banner.query_selector("[data-dismiss]").click()
+    alice_page.wait_for_selector(".nf-announcement", state="detached", timeout=2000)
+    alice_other_tab.wait_for_selector(".nf-announcement", state="detached", timeout=2000)
+    wait_badge(alice_other_tab, "0")
+    alice_page.reload()
+    assert alice_page.query_selector(".nf-announcement") is None
+
+
+def test_an_expired_announcement_leaves_open_pages_without_a_reload(daphne, new_page, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications import services
+
+    services.announcement_create(
+        title="Brief", publish_at=timezone.now(), expires_at=timezone.now() + timedelta(seconds=3)
+    )
+    server = daphne()
+    page = new_page()
+    browser_login(page, server, "alice")
+    page.wait_for_selector(".nf-announcement")
+    page.wait_for_selector(".nf-announcement", state="detached", timeout=5000)

@@ -53,6 +53,7 @@ async def test_hello_is_the_snapshot(people):
     created = await send(bob, alice)
     socket = await open_socket(alice)
     hello = await frame(socket, "hello")
+    assert hello.pop("server_time").endswith("+00:00")
     assert hello == {
         "type": "hello",
         "version": 1,
@@ -60,6 +61,7 @@ async def test_hello_is_the_snapshot(people):
         "unread_count": 2,
         "last_id": created[0].id,
         "heartbeat": 25,
+        "announcements": [],
     }
     await socket.disconnect()
 

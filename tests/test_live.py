@@ -79,9 +79,7 @@ def http_login(server, username):
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(server.url + "/accounts/login/").read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    body = urllib.parse.urlencode(
-        {"username": username, "password": "pw", "csrfmiddlewaretoken": token}
-    ).encode()
+    body = urllib.parse.urlencode({"username": username, "password": "pw", "csrfmiddlewaretoken": token}).encode()
     opener.open(urllib.request.Request(server.url + "/accounts/login/", data=body))
     cookies = {c.name: c.value for c in jar}
     return opener, cookies
@@ -122,3 +120,48 @@ async def test_logout_in_one_process_closes_that_sessions_sockets_in_every_proce
     again = await connect(second, cookie=cookie)
     code, _ = await again.closed()
     assert code == 4401
+
+
+async def test_announcements_reach_exactly_their_audience_across_processes(daphne, ws_client, redis_layer):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications import services
+    from notifications.models import Audience
+
+    staff = await sync_to_async(factories.user)("sam", is_staff=True)
+    editor = await sync_to_async(factories.user)("eve")
+    plain = await sync_to_async(factories.user)("pat")
+    await sync_to_async(factories.group)("editors", editor)
+    first, second = await two_servers(daphne, redis_layer, NOTIFICATIONS_SCHEDULE_SECONDS="1")
+    sockets = {
+        (user.username, server.port): await ws_client(server, user)
+        for user in (staff, editor, plain)
+        for server in (first, second)
+    }
+    for socket in sockets.values():
+        await socket.frame("hello")
+
+    def publish_staff_only():
+        announcement = services.announcement_create(title="Staff only", audience=Audience.STAFF)
+        services.announcement_publish(announcement=announcement)
+        return announcement
+
+    staff_only = await sync_to_async(publish_staff_only)()
+    for (username, _), socket in sockets.items():
+        if username == "sam":
+            assert (await socket.frame("announcement"))["announcement"]["id"] == staff_only.pk
+    # Nothing more for staff, and nothing at all for the others.
+    await asyncio.gather(*(socket.nothing(within=0.5) for socket in sockets.values()))
+
+    # Scheduled: both processes poll; exactly one claims it; every socket gets it once.
+    scheduled = await sync_to_async(services.announcement_create)(
+        title="Soon", publish_at=timezone.now() + timedelta(seconds=1.5)
+    )
+    for socket in sockets.values():
+        frame = await socket.frame("announcement", timeout=6)
+        assert frame["announcement"]["id"] == scheduled.pk
+    await asyncio.gather(*(socket.nothing(within=2.5) for socket in sockets.values()))
+    for socket in sockets.values():
+        await socket.close()

@@ -147,9 +147,7 @@ class AbstractNotification(models.Model):
         blank=True,
         null=True,
     )
-    action_object_object_id = models.CharField(
-        _("action object object id"), max_length=255, blank=True, null=True
-    )
+    action_object_object_id = models.CharField(_("action object object id"), max_length=255, blank=True, null=True)
     action_object = GenericForeignKey("action_object_content_type", "action_object_object_id")
 
     timestamp = models.DateTimeField(_("timestamp"), default=timezone.now, db_index=True)
@@ -251,13 +249,11 @@ def _require_model_instance(arg_name: str, obj: Any) -> None:
     later breaks every view resolving the generic foreign key."""
     if not isinstance(obj, models.Model):
         raise TypeError(
-            f"notify.send() expected a model instance for '{arg_name}', got {obj!r}. "
-            "Pass an instance, not a class."
+            f"notify.send() expected a model instance for '{arg_name}', got {obj!r}. Pass an instance, not a class."
         )
     if obj.pk is None:
         raise ValueError(
-            f"notify.send() received an unsaved instance for '{arg_name}' (pk is None). "
-            "Save it before sending."
+            f"notify.send() received an unsaved instance for '{arg_name}' (pk is None). Save it before sending."
         )
 
 

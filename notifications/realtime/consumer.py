@@ -174,9 +174,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.strike(ErrorCode.BAD_FRAME, "A frame must be a JSON object.")
             return
         kind = frame.get("type")
-        handler = (
-            getattr(self, f"handle_{kind}", None) if isinstance(kind, str) and kind.isidentifier() else None
-        )
+        handler = getattr(self, f"handle_{kind}", None) if isinstance(kind, str) and kind.isidentifier() else None
         if handler is None:
             await self.strike(ErrorCode.UNKNOWN_TYPE, "Unknown frame type.")
             return

@@ -97,9 +97,7 @@ def register_notify_callbacks(
             nonce,
             mark_safe(config_json),
         )
-    return format_html(
-        '<script type="application/json" id="notify-config">{}</script>', mark_safe(config_json)
-    )
+    return format_html('<script type="application/json" id="notify-config">{}</script>', mark_safe(config_json))
 
 
 @register.simple_tag(takes_context=True)
@@ -133,4 +131,18 @@ def notifications_bell(context: Any, fetch: int = 8) -> dict[str, Any]:
         "seen_ids": ",".join(map(str, selectors.recent_ids(user=user))),
         "fetch": fetch,
         "csrf_token": get_token(request) if request is not None else "",
+    }
+
+
+@register.inclusion_tag("notifications/announcements.html", takes_context=True)
+def notifications_announcements(context: Any) -> dict[str, Any]:
+    """Banners for the live announcements the user has not dismissed; the
+    client adds new ones live and removes dismissed and expired ones."""
+    user = user_context(context)
+    request = context.get("request")
+    return {
+        "user": user,
+        "announcements": selectors.announcements_for(user=user) if user else [],
+        "csrf_token": get_token(request) if request is not None else "",
+        "next": request.get_full_path() if request is not None else "/",
     }

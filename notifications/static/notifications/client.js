@@ -11,6 +11,8 @@
 //   notifications:changed   detail: { kind: "read"|"unread"|"deleted", ids, all }
 //   notifications:reload    the client missed more than one sync page; reload lists
 //   notifications:status    detail: { connected, stopped, reason }
+//   notifications:announcement  detail: the announcement (each id once)
+//   notifications:dismissed     detail: { id }
 
 const SEEN_LIMIT = 2000;
 
@@ -24,6 +26,8 @@ export class NotificationsClient extends EventTarget {
     this.lastId = lastId;
     this.unreadCount = null;
     this.seen = new Set(seen);
+    this.announcements = new Set();
+    this.clockSkew = 0;
     this.maxBackoff = maxBackoff;
     this.attempt = 0;
     this.stopped = false;
@@ -57,6 +61,7 @@ export class NotificationsClient extends EventTarget {
   markUnread(id) { return this.send({ type: "mark_unread", id }); }
   markAllRead() { return this.send({ type: "mark_all_read" }); }
   remove(id) { return this.send({ type: "delete", id }); }
+  dismiss(announcement) { return this.send({ type: "dismiss", announcement }); }
 
   connect() {
     const socket = new WebSocket(this.url);
@@ -108,7 +113,9 @@ export class NotificationsClient extends EventTarget {
       case "hello":
         this.attempt = 0;
         this.heartbeatSeconds = frame.heartbeat || this.heartbeatSeconds;
+        if (frame.server_time) this.clockSkew = Date.parse(frame.server_time) - Date.now();
         this.setCount(frame.unread_count);
+        for (const a of frame.announcements || []) this.receiveAnnouncement(a, false);
         this.emit("notifications:status", { connected: true, stopped: false });
         if (this.lastId !== null) {
           this.send({ type: "sync", after: this.lastId });
@@ -128,6 +135,14 @@ export class NotificationsClient extends EventTarget {
           this.lastId = frame.last_id;
           this.emit("notifications:reload", {});
         }
+        break;
+      case "announcement":
+        this.receiveAnnouncement(frame.announcement, true);
+        break;
+      case "dismissed":
+        this.announcements.delete(frame.announcement);
+        this.setCount(frame.unread_count);
+        this.emit("notifications:dismissed", { id: frame.announcement });
         break;
       case "read":
       case "unread":
@@ -165,6 +180,15 @@ export class NotificationsClient extends EventTarget {
     if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value);
     if (this.lastId === null || notification.id > this.lastId) this.lastId = notification.id;
     this.emit("notifications:received", notification);
+  }
+
+  // `counts`: a live push raises the badge; the count in hello already
+  // includes the announcements it lists.
+  receiveAnnouncement(announcement, counts) {
+    if (this.announcements.has(announcement.id)) return;
+    this.announcements.add(announcement.id);
+    if (counts && this.unreadCount !== null) this.setCount(this.unreadCount + 1);
+    this.emit("notifications:announcement", announcement);
   }
 
   setCount(count) {

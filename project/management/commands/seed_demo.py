@@ -21,9 +21,7 @@ class Command(BaseCommand):
             raise CommandError("Refusing to create demo users with DEBUG off; pass --force if you mean it.")
         User = get_user_model()
         for username, superuser in DEMO_USERS:
-            user, created = User.objects.get_or_create(
-                username=username, defaults={"email": f"{username}@example.com"}
-            )
+            user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
             if created:
                 user.set_password(DEMO_PASSWORD)
                 user.is_staff = user.is_superuser = superuser

@@ -128,15 +128,8 @@ def notification_payload(notification: Any, request: Any = None) -> dict[str, An
 
 
 def notification_list(*, user: Any, unread_only: bool, limit: int, request: Any = None) -> list[Any]:
-    queryset = (
-        unread_of(user=user, request=request) if unread_only else notifications_of(user=user, request=request)
-    )
+    queryset = unread_of(user=user, request=request) if unread_only else notifications_of(user=user, request=request)
     return list(with_related(queryset)[:limit])
-
-
-def hello_snapshot(*, user: Any) -> dict[str, Any]:
-    newest = notifications_of(user=user).aggregate(last_id=Max("id"))["last_id"]
-    return {"unread_count": unread_count(user=user), "last_id": newest}
 
 
 def notifications_after(*, user: Any, after: int | None, limit: int) -> dict[str, Any]:
@@ -178,16 +171,3 @@ def recent_ids(*, user: Any) -> list[int]:
     since = timezone.now() - timedelta(seconds=conf.sync_overlap_seconds)
     recent = notifications_of(user=user).filter(timestamp__gte=since).order_by("-id")
     return list(recent.values_list("id", flat=True)[: conf.sync_page_size])
-
-
-def heartbeat_snapshots(*, user_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Each user's newest id and unread count, in two grouped queries."""
-    Notification = load_notification_model()
-    queryset = Notification.objects.filter(recipient_id__in=user_ids)
-    if conf.soft_delete:
-        queryset = queryset.filter(deleted=False)
-    newest = dict(
-        queryset.order_by().values("recipient_id").annotate(m=Max("id")).values_list("recipient_id", "m")
-    )
-    counts = unread_counts(user_ids=user_ids)
-    return {uid: {"last_id": newest.get(uid), "unread_count": counts.get(uid, 0)} for uid in user_ids}

@@ -46,9 +46,7 @@ def _resolve_recipients(recipient: Any) -> list[Any]:
 def _split_extra(model: Any, extra: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Extra kwargs that name a concrete field of a (swapped) model set it;
     the rest go into ``data``, as in django-notifications."""
-    field_names = {f.name for f in model._meta.concrete_fields} | {
-        f.attname for f in model._meta.concrete_fields
-    }
+    field_names = {f.name for f in model._meta.concrete_fields} | {f.attname for f in model._meta.concrete_fields}
     data = dict(extra.pop("data", None) or {})
     fields: dict[str, Any] = {}
     for key, value in extra.items():
@@ -135,15 +133,22 @@ def _forget_unread_counts(user_ids: Iterable[int]) -> None:
     cache.delete_many([selectors.unread_count_cache_key(uid) for uid in user_ids])
 
 
-def _changed_rows(queryset: models.QuerySet, **state: bool) -> list[tuple[int, int]]:
-    return list(queryset.filter(**state).values_list("id", "recipient_id"))
-
-
-def _update_in_chunks(model: Any, ids: list[int], where: dict[str, Any], **values: Any) -> int:
-    count = 0
-    for start in range(0, len(ids), ID_CHUNK):
-        chunk = ids[start : start + ID_CHUNK]
-        count += model.objects.filter(id__in=chunk, **where).update(**values)
+def _set_flag(queryset: models.QuerySet, field: str, value: bool, push: str | None, everything: bool = False) -> int:
+    """Set a boolean ``field`` on the rows of ``queryset`` that differ, in
+    chunks, and push ``push`` (a frame type) for exactly those rows."""
+    db = queryset.db
+    with transaction.atomic(using=db):
+        rows = list(queryset.filter(**{field: not value}).values_list("id", "recipient_id"))
+        if not rows:
+            return 0
+        ids = [row[0] for row in rows]
+        count = 0
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            count += queryset.model.objects.filter(id__in=chunk, **{field: not value}).update(**{field: value})
+        if push is not None:
+            delivery.notifications_changed(push, rows, everything=everything, using=db)
+    _forget_unread_counts({row[1] for row in rows})
     return count
 
 
@@ -151,34 +156,13 @@ def notifications_set_unread(*, queryset: models.QuerySet, unread: bool, everyth
     """Mark the notifications in ``queryset`` read or unread; returns how many
     changed. ``everything`` says the queryset is all of its users' unread
     notifications, so clients are told ``all: true`` instead of a list."""
-    Notification = queryset.model
-    db = queryset.db
-    with transaction.atomic(using=db):
-        rows = _changed_rows(queryset, unread=not unread)
-        if not rows:
-            return 0
-        ids = [row[0] for row in rows]
-        count = _update_in_chunks(Notification, ids, {"unread": not unread}, unread=unread)
-        delivery.notifications_changed("unread" if unread else "read", rows, everything=everything, using=db)
-    _forget_unread_counts({row[1] for row in rows})
-    return count
+    return _set_flag(queryset, "unread", unread, "unread" if unread else "read", everything)
 
 
 def notifications_set_deleted(*, queryset: models.QuerySet, deleted: bool) -> int:
-    """Soft-delete (or restore) the notifications in ``queryset``."""
-    Notification = queryset.model
-    db = queryset.db
-    with transaction.atomic(using=db):
-        rows = _changed_rows(queryset, deleted=not deleted)
-        if not rows:
-            return 0
-        ids = [row[0] for row in rows]
-        count = _update_in_chunks(Notification, ids, {"deleted": not deleted}, deleted=deleted)
-        # A restored notification comes back to clients through sync.
-        if deleted:
-            delivery.notifications_changed("deleted", rows, using=db)
-    _forget_unread_counts({row[1] for row in rows})
-    return count
+    """Soft-delete (or restore) the notifications in ``queryset``. A restored
+    notification comes back to clients through sync."""
+    return _set_flag(queryset, "deleted", deleted, "deleted" if deleted else None)
 
 
 def notification_save(*, notification: Any, changed_fields: Iterable[str] = ()) -> None:
@@ -238,6 +222,4 @@ def notification_delete(*, user: Any, notification_id: int) -> int:
 
 
 def notifications_mark_all_read(*, user: Any) -> int:
-    return notifications_set_unread(
-        queryset=selectors.notifications_of(user=user), unread=False, everything=True
-    )
+    return notifications_set_unread(queryset=selectors.notifications_of(user=user), unread=False, everything=True)

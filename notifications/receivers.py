@@ -1,0 +1,48 @@
+"""Signal receivers, connected in AppConfig.ready(); each calls one service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models.signals import m2m_changed, post_save, pre_save
+
+from notifications import services
+
+
+def _groups_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any) -> None:
+    if reverse and action == "pre_clear":
+        # group.user_set.clear(): post_clear no longer knows who was in it.
+        instance._notifications_cleared = list(instance.user_set.values_list("pk", flat=True))
+        return
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    if not reverse:
+        user_ids = [instance.pk]
+    elif action == "post_clear":
+        user_ids = instance.__dict__.pop("_notifications_cleared", [])
+    else:  # group.user_set.add/remove: the users are in pk_set
+        user_ids = list(pk_set or [])
+    if user_ids:
+        services.audience_changed(user_ids=user_ids)
+
+
+def _remember_staff(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    if instance.pk is None or (update_fields is not None and "is_staff" not in update_fields):
+        return
+    old = sender._default_manager.filter(pk=instance.pk).values_list("is_staff", flat=True).first()
+    instance._notifications_was_staff = old
+
+
+def _staff_changed(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    before = instance.__dict__.pop("_notifications_was_staff", None)
+    if not created and before is not None and before != instance.is_staff:
+        services.audience_changed(user_ids=[instance.pk])
+
+
+def connect() -> None:
+    user_model = get_user_model()
+    m2m_changed.connect(_groups_changed, sender=user_model.groups.through, dispatch_uid="notifications.audience.groups")
+    if any(f.name == "is_staff" for f in user_model._meta.concrete_fields):
+        pre_save.connect(_remember_staff, sender=user_model, dispatch_uid="notifications.audience.staff.pre")
+        post_save.connect(_staff_changed, sender=user_model, dispatch_uid="notifications.audience.staff")

@@ -1,0 +1,100 @@
+"""Reads for announcements: who is in an audience, what a user has not read."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
+
+from notifications.models import Announcement, AnnouncementRead, Audience
+
+_json = DjangoJSONEncoder()
+
+
+def audience_of(*, user: Any) -> dict[str, Any]:
+    """What decides which announcements a user gets, read fresh from the
+    database (a socket captures it at connect)."""
+    User = get_user_model()
+    row = User._default_manager.filter(pk=user.pk).values("is_staff").first() if _has_staff(User) else None
+    groups = User.groups.through.objects.filter(user_id=user.pk).values_list("group_id", flat=True)
+    return {"staff": bool(row and row["is_staff"]), "groups": sorted(groups)}
+
+
+def _has_staff(User: Any) -> bool:
+    return any(f.name == "is_staff" for f in User._meta.concrete_fields)
+
+
+def audience_spec(announcement: Announcement) -> dict[str, Any]:
+    return {"kind": announcement.audience, "groups": sorted(g.pk for g in announcement.groups.all())}
+
+
+def in_audience(spec: dict[str, Any], audience: dict[str, Any]) -> bool:
+    if spec["kind"] == Audience.EVERYONE:
+        return True
+    if spec["kind"] == Audience.STAFF:
+        return bool(audience["staff"])
+    return bool(set(spec["groups"]) & set(audience["groups"]))
+
+
+def announcement_payload(announcement: Announcement) -> dict[str, Any]:
+    def when(value: Any) -> str | None:
+        return None if value is None else _json.default(value)
+
+    return {
+        "id": announcement.pk,
+        "title": announcement.title,
+        "body": announcement.body,
+        "level": announcement.level,
+        "published_at": when(announcement.published_at),
+        "expires_at": when(announcement.expires_at),
+    }
+
+
+def announcements_for(*, user: Any, unread_only: bool = True) -> list[Announcement]:
+    """The live announcements of the user's audience, newest first."""
+    audience = audience_of(user=user)
+    queryset = Announcement.objects.live().for_audience(is_staff=audience["staff"], group_ids=audience["groups"])
+    if unread_only:
+        queryset = queryset.exclude(reads__user=user)
+    return list(queryset.order_by("-published_at", "-id"))
+
+
+def read_ids(*, user: Any, announcement_ids: Iterable[int]) -> set[int]:
+    return set(
+        AnnouncementRead.objects.filter(user=user, announcement_id__in=list(announcement_ids)).values_list(
+            "announcement_id", flat=True
+        )
+    )
+
+
+def unread_announcement_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
+    """Unread live announcements per user, in four queries for any number of users."""
+    user_ids = list(user_ids)
+    counts = dict.fromkeys(user_ids, 0)
+    live = list(Announcement.objects.live().prefetch_related("groups"))
+    if not live or not user_ids:
+        return counts
+    User = get_user_model()
+    staff = (
+        set(User._default_manager.filter(pk__in=user_ids, is_staff=True).values_list("pk", flat=True))
+        if _has_staff(User)
+        else set()
+    )
+    groups: dict[int, list[int]] = defaultdict(list)
+    for user_id, group_id in User.groups.through.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "group_id"
+    ):
+        groups[user_id].append(group_id)
+    read = set(
+        AnnouncementRead.objects.filter(user_id__in=user_ids, announcement__in=live).values_list(
+            "user_id", "announcement_id"
+        )
+    )
+    specs = [(a.pk, audience_spec(a)) for a in live]
+    for user_id in user_ids:
+        audience = {"staff": user_id in staff, "groups": groups.get(user_id, [])}
+        counts[user_id] = sum(1 for pk, spec in specs if (user_id, pk) not in read and in_audience(spec, audience))
+    return counts

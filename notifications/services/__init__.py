@@ -1,0 +1,42 @@
+"""Every write. Views, consumers, the admin, commands, triggers and signal
+receivers call these; none of them writes to the database itself."""
+
+from notifications.services.announcements import (
+    AnnouncementNotFound,
+    announcement_create,
+    announcement_dismiss,
+    announcement_publish,
+    announcements_publish_due,
+    audience_changed,
+)
+from notifications.services.notifications import (
+    NotificationNotFound,
+    notification_create,
+    notification_delete,
+    notification_mark_read,
+    notification_mark_unread,
+    notification_save,
+    notifications_delete,
+    notifications_mark_all_read,
+    notifications_set_deleted,
+    notifications_set_unread,
+)
+
+__all__ = [
+    "AnnouncementNotFound",
+    "NotificationNotFound",
+    "announcement_create",
+    "announcement_dismiss",
+    "announcement_publish",
+    "announcements_publish_due",
+    "audience_changed",
+    "notification_create",
+    "notification_delete",
+    "notification_mark_read",
+    "notification_mark_unread",
+    "notification_save",
+    "notifications_delete",
+    "notifications_mark_all_read",
+    "notifications_set_deleted",
+    "notifications_set_unread",
+]
