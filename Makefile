@@ -6,7 +6,7 @@ PORT ?= 8000
 DAPHNE_ARGS := -e tcp:port=$(PORT):interface=127.0.0.1:backlog=4096 \
 	--websocket-max-message-size 16384 --websocket-max-frame-size 16384
 
-.PHONY: run test test-embedded test-services lint check clean
+.PHONY: run test test-matrix lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: $(VENV)/.test-deps
 	DATABASE_URL=$${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python -m pytest -m "not browser and not packaging" $(PYTEST_ARGS)
+
+## Python 3.11-3.13 x Django 5.2 and 6.1 (noxfile.py); CI runs it after `make test`.
+test-matrix: $(VENV)/.test-deps
+	$(BIN)/nox -s tests
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff format --check .

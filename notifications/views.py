@@ -19,7 +19,7 @@ from django.views.generic import ListView
 
 from notifications import selectors, services
 from notifications.conf import conf
-from notifications.helpers import get_notification_list
+from notifications.helpers import get_notification_list, invalidate_unread_count_cache
 from notifications.utils import slug2id
 
 
@@ -41,11 +41,9 @@ class NotificationViewList(LoginRequiredMixin, ListView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["unread_only"] = self.unread_only
-        announcements = selectors.announcements_for(user=self.request.user, unread_only=self.unread_only)
-        read = selectors.read_ids(user=self.request.user, announcement_ids=[a.pk for a in announcements])
-        for announcement in announcements:
-            announcement.unread = announcement.pk not in read
-        context["announcements"] = announcements
+        context["announcements"] = selectors.announcements_for(
+            user=self.request.user, unread_only=self.unread_only, with_read_state=True
+        )
         return context
 
 
@@ -75,6 +73,7 @@ def _own_action(service: Any, default: str) -> Any:
             service(user=request.user, notification_id=slug2id(slug))
         except services.NotificationNotFound:
             raise Http404("No such notification.") from None
+        invalidate_unread_count_cache(request.user, request)
         return _redirect_next(request, default)
 
     return view
@@ -89,6 +88,7 @@ delete = _own_action(services.notification_delete, "notifications:all")
 @login_required
 def mark_all_as_read(request: HttpRequest) -> HttpResponse:
     services.notifications_mark_all_read(user=request.user)
+    invalidate_unread_count_cache(request.user, request)
     return _redirect_next(request, "notifications:unread")
 
 

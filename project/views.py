@@ -33,3 +33,13 @@ def complete(request: HttpRequest, task_id: int) -> HttpResponse:
     except services.TaskNotFound:
         raise Http404("No such task.") from None
     return redirect("home")
+
+
+@login_required
+def compat(request: HttpRequest) -> HttpResponse:
+    """django-notifications' widgets on a page, for people switching over."""
+    refresh_period = request.GET.get("refresh_period", "15")
+    ws_url = request.GET.get("ws_url", "/ws/notifications/")
+    if not refresh_period.isdigit() or not ws_url.startswith("/"):
+        raise Http404("Bad parameters.")
+    return render(request, "project/compat.html", {"refresh_period": refresh_period, "ws_url": ws_url})

@@ -125,11 +125,13 @@ def redis_url() -> str:
 
 @pytest.fixture
 def clean_redis(redis_url: str) -> str:
-    """The test Redis database, emptied, so no group or message of an earlier
-    test's processes is left behind."""
+    """Real Redis with this run's channel-layer keys removed, so no group or
+    message of an earlier test's processes is left behind."""
     import redis
 
-    redis.Redis.from_url(redis_url).flushdb()
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{settings.CHANNEL_PREFIX}*", count=1000):
+        client.delete(key)
     return redis_url
 
 
@@ -139,7 +141,7 @@ def redis_layer(settings: Any, clean_redis: str) -> str:
     from notifications.realtime import publish as publish_module
     from notifications.realtime import redis_channel_layer
 
-    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(clean_redis)}
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(clean_redis, prefix=settings.CHANNEL_PREFIX)}
     publish_module._publishers.clear()
     return clean_redis
 

@@ -3,13 +3,22 @@ so daphne subprocesses can open the same one, and fast password hashing."""
 
 import os
 
+from notifications.realtime import redis_channel_layer
 from project.settings import *  # noqa: F403
-from project.settings import BASE_DIR, DATABASES
+from project.settings import BASE_DIR, DATABASES, REDIS_URL
+
+# One id per test run, inherited by the daphne processes it starts, so that
+# concurrent runs (a developer's and CI's, or nox sessions) share neither a
+# SQLite file nor channel-layer keys.
+RUN_ID = os.environ.setdefault("TEST_RUN_ID", str(os.getpid()))
+CHANNEL_PREFIX = f"test{RUN_ID}"
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL, prefix=CHANNEL_PREFIX)}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "tests" / "artifacts" / "test_db.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "tests" / "artifacts" / f"test_db_{RUN_ID}.sqlite3")}
 
 DJANGO_NOTIFICATIONS_CONFIG = {
     "HEARTBEAT_SECONDS": int(os.environ.get("NOTIFICATIONS_HEARTBEAT_SECONDS", "25")),

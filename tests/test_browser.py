@@ -146,3 +146,30 @@ def test_an_expired_announcement_leaves_open_pages_without_a_reload(daphne, new_
     browser_login(page, server, "alice")
     page.wait_for_selector(".nf-announcement")
     page.wait_for_selector(".nf-announcement", state="detached", timeout=5000)
+
+
+def test_django_notifications_callbacks_are_driven_by_the_socket(daphne, new_page, alice, bob):
+    server = daphne()
+    page = new_page()
+    browser_login(page, server, "alice")
+    page.goto(server.url + "/compat/")  # refresh_period 15 s: only the socket can be this quick
+    page.wait_for_function("document.querySelector('.live_notify_badge').textContent === '0'")
+    bob_page = new_page()
+    browser_login(bob_page, server, "bob")
+    bob_page.fill("#id_title", "Check the compat page")
+    bob_page.select_option("#id_assignee", label="alice")
+    bob_page.click("[data-testid=task-form] button[type=submit]")
+    page.wait_for_function("document.querySelector('.live_notify_badge').textContent === '1'", timeout=2000)
+    assert "bob assigned you" in page.inner_text(".live_notify_list")
+
+
+def test_django_notifications_callbacks_poll_while_the_socket_is_down(daphne, new_page, alice, bob):
+    from notifications.signals import notify
+
+    server = daphne()
+    page = new_page()
+    browser_login(page, server, "alice")
+    page.goto(server.url + "/compat/?refresh_period=1&ws_url=/ws/nowhere/")
+    page.wait_for_function("document.querySelector('.live_notify_badge').textContent === '0'")
+    notify.send(bob, recipient=alice, verb="polled")
+    page.wait_for_function("document.querySelector('.live_notify_badge').textContent === '1'", timeout=4000)

@@ -168,8 +168,6 @@ class AbstractNotification(models.Model):
             models.Index(fields=["actor_content_type", "actor_object_id"]),
             models.Index(fields=["target_content_type", "target_object_id"]),
             models.Index(fields=["action_object_content_type", "action_object_object_id"]),
-            # sync {after}: a recipient's notifications after an id, in id order.
-            models.Index(fields=["recipient", "id"]),
         ]
         verbose_name = _("Notification")
         verbose_name_plural = _("Notifications")

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Exists, OuterRef
 
 from notifications.models import Announcement, AnnouncementRead, Audience
 
@@ -16,7 +17,7 @@ _json = DjangoJSONEncoder()
 
 def audience_of(*, user: Any) -> dict[str, Any]:
     """What decides which announcements a user gets, read fresh from the
-    database (a socket captures it at connect)."""
+    database (a socket captures it at connect, and re-reads it on change)."""
     User = get_user_model()
     row = User._default_manager.filter(pk=user.pk).values("is_staff").first() if _has_staff(User) else None
     groups = User.groups.through.objects.filter(user_id=user.pk).values_list("group_id", flat=True)
@@ -53,12 +54,16 @@ def announcement_payload(announcement: Announcement) -> dict[str, Any]:
     }
 
 
-def announcements_for(*, user: Any, unread_only: bool = True) -> list[Announcement]:
-    """The live announcements of the user's audience, newest first."""
+def announcements_for(*, user: Any, unread_only: bool = True, with_read_state: bool = False) -> list[Announcement]:
+    """The live announcements of the user's audience, newest first. With
+    ``with_read_state`` each one has ``unread`` set, from the same query."""
     audience = audience_of(user=user)
     queryset = Announcement.objects.live().for_audience(is_staff=audience["staff"], group_ids=audience["groups"])
     if unread_only:
         queryset = queryset.exclude(reads__user=user)
+    if with_read_state:
+        read = AnnouncementRead.objects.filter(user=user, announcement=OuterRef("pk"))
+        queryset = queryset.annotate(unread=~Exists(read))
     return list(queryset.order_by("-published_at", "-id"))
 
 

@@ -23,6 +23,16 @@ from notifications.registry import apply_queryset_filters
 register = template.Library()
 
 
+def unread_count_cache_key(user: Any, request: Any = None) -> str:
+    """django-notifications' cache key of a user's unread count."""
+    return selectors.unread_count_cache_key(user.pk, user, request)
+
+
+def get_cached_notification_unread_count(user: Any, request: Any = None) -> int:
+    """django-notifications' cached unread count (CACHE_TIMEOUT seconds)."""
+    return selectors.cached_unread_count(user=user, request=request)
+
+
 def user_context(context: Any) -> Any:
     request = context.get("request")
     user = getattr(request, "user", None) or context.get("user")
@@ -60,6 +70,7 @@ def register_notify_callbacks(
     fetch: int = 5,
     nonce: str | None = None,
     mark_as_read: bool | str = False,
+    ws_url: str = "/ws/notifications/",
 ) -> str:
     """django-notifications' configuration block, with the same signature.
     ``notifications/notify.js`` reads it; it is driven by the socket and
@@ -86,7 +97,7 @@ def register_notify_callbacks(
         "refreshPeriod": int(refresh_period) * 1000,
         "markAsRead": str(mark_as_read).lower() == "true",
         "callbacks": callback_list,
-        "wsUrl": "/ws/notifications/",
+        "wsUrl": ws_url,
     }
     # json.dumps output with <, > and & escaped cannot close the script tag,
     # and type="application/json" is never executed.

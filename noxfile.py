@@ -1,0 +1,45 @@
+"""The supported matrix: Python 3.11-3.13 with Django 5.2 LTS and 6.x.
+
+`make test` runs the whole suite (browser tests included) on the pinned
+demo environment (Python 3.11, Django 5.2). These sessions run everything but
+the browser and packaging tests on each combination, on SQLite with the
+in-memory layer, plus the real daphne and Redis the live tests start.
+"""
+
+import glob
+import os
+import shutil
+import subprocess
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+# On CI a missing interpreter must fail the run, not skip a session quietly.
+nox.options.error_on_missing_interpreters = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+TEST_DEPENDENCIES = ["dj-database-url", "psycopg[binary]", "pytest", "pytest-django", "pytest-asyncio", "websockets"]
+MATRIX = [("3.11", "5.2"), ("3.12", "5.2"), ("3.12", "6.1"), ("3.13", "5.2"), ("3.13", "6.1")]
+
+
+def interpreter(version: str) -> str:
+    """`pythonX.Y` on PATH if it runs, else one that pyenv installed but
+    did not activate (its shim on PATH then refuses to run)."""
+    if (
+        shutil.which(f"python{version}")
+        and subprocess.run([f"python{version}", "-V"], capture_output=True).returncode == 0
+    ):
+        return version
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = sorted(glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}")))
+    return found[-1] if found else version
+
+
+@nox.session
+@nox.parametrize(
+    "python,django",
+    [nox.param(interpreter(py), dj, id=f"python{py}-django{dj}") for py, dj in MATRIX],
+)
+def tests(session: nox.Session, django: str) -> None:
+    session.install(f"Django~={django}.0", ".[daphne,hiredis]", *TEST_DEPENDENCIES)
+    session.run("python", "-m", "pytest", "-q", "-m", "not browser and not packaging", *session.posargs)
