@@ -6,7 +6,7 @@ PORT ?= 8000
 DAPHNE_ARGS := -e tcp:port=$(PORT):interface=127.0.0.1:backlog=4096 \
 	--websocket-max-message-size 16384 --websocket-max-frame-size 16384
 
-.PHONY: run test test-matrix lint clean
+.PHONY: run test test-matrix bench bench-quick lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,17 @@ test: $(VENV)/.test-deps
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python -m pytest -m "not browser and not packaging" $(PYTEST_ARGS)
 
-## Python 3.11-3.13 x Django 5.2 and 6.1 (noxfile.py); CI runs it after `make test`.
+## Python 3.11-3.13 x Django 5.2 and 6.1, and every dependency at its lowest supported version (noxfile.py).
 test-matrix: $(VENV)/.test-deps
-	$(BIN)/nox -s tests
+	$(BIN)/nox -s tests oldest
+
+## Benchmarks against the raw and tutorial baselines (needs Redis); docs/benchmarks.md has the latest output.
+bench: $(VENV)/.test-deps
+	$(BIN)/python bench/fanout.py --users 1000 5000 --processes 1 2 --rounds 5
+
+## A few seconds per scenario at 1,000 users; fails if a frame was lost. CI runs it as a smoke test.
+bench-quick: $(VENV)/.test-deps
+	$(BIN)/python bench/fanout.py --users 1000 --processes 1 --rounds 2
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff format --check .

@@ -43,3 +43,20 @@ def interpreter(version: str) -> str:
 def tests(session: nox.Session, django: str) -> None:
     session.install(f"Django~={django}.0", ".[daphne,hiredis]", *TEST_DEPENDENCIES)
     session.run("python", "-m", "pytest", "-q", "-m", "not browser and not packaging", *session.posargs)
+
+
+# The lower bound of every range in pyproject.toml, so the ranges are tested.
+OLDEST = [
+    "Django==5.2.0",
+    "channels==4.3.0",
+    "channels-redis==4.3.0",
+    "redis==7.4.0",
+    "orjson==3.10.0",
+    "daphne==4.2.2",
+]
+
+
+@nox.session(python=interpreter("3.11"))
+def oldest(session: nox.Session) -> None:
+    session.install(*OLDEST, ".", *TEST_DEPENDENCIES)
+    session.run("python", "-m", "pytest", "-q", "-m", "not browser and not packaging", *session.posargs)

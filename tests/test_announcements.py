@@ -134,6 +134,20 @@ def test_dismissing_records_one_read_and_only_for_visible_announcements(people):
             services.announcement_dismiss(user=plain, announcement_id=target)
 
 
+def test_announcements_are_listed_in_the_inbox_marked_as_such(people, client):
+    staff, *_ = people
+    publish(title="Maintenance <tonight>", body="See https://example.com/status")
+    dismissed = publish(title="Old news")
+    services.announcement_dismiss(user=staff, announcement_id=dismissed.pk)
+    client.force_login(staff)
+    page = client.get(reverse("notifications:all")).content.decode()
+    assert '<span class="nf-tag">Announcement</span> Maintenance &lt;tonight&gt;' in page
+    assert '<a href="https://example.com/status" rel="nofollow">https://example.com/status</a>' in page
+    assert "Old news" in page  # read ones stay in the full list, without a dismiss button
+    unread_page = client.get(reverse("notifications:unread")).content.decode()
+    assert "Maintenance" in unread_page and "Old news" not in unread_page
+
+
 # The command ------------------------------------------------------------------------
 
 

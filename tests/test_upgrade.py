@@ -34,6 +34,20 @@ def migrate(target):
     executor.migrate(target)
 
 
+def schema(table):
+    """Columns (name, type, null) and constraints/indexes (columns, kind) of a table."""
+    with connection.cursor() as cursor:
+        columns = sorted(
+            (c.name, str(c.type_code), bool(c.null_ok))
+            for c in connection.introspection.get_table_description(cursor, table)
+        )
+        constraints = sorted(
+            (tuple(info["columns"]), bool(info["primary_key"]), bool(info["unique"]), bool(info["index"]))
+            for info in connection.introspection.get_constraints(cursor, table).values()
+        )
+    return columns, constraints
+
+
 def column_type(table, column):
     with connection.cursor() as cursor:
         description = connection.introspection.get_table_description(cursor, table)
@@ -53,8 +67,9 @@ def latest():
 def test_a_legacy_database_upgrades_in_place(package, latest, client):
     users = {name: factories.user(name) for name in ("alice", "bob")}
     user_type = ContentType.objects.get_for_model(users["alice"])
-    migrate([("notifications", LEGACY[package])])
     table = Notification._meta.db_table
+    fresh = schema(table)
+    migrate([("notifications", LEGACY[package])])
     json_cast = "%s"
     if connection.vendor == "postgresql":
         if package.startswith("django-notifications-hq"):
@@ -92,6 +107,7 @@ def test_a_legacy_database_upgrades_in_place(package, latest, client):
     migrate(executor.loader.graph.leaf_nodes())
     if connection.vendor == "postgresql":
         assert column_type(table, "data") == 3802  # jsonb
+    assert schema(table) == fresh  # the same final schema as a fresh install
 
     stored = list(Notification.objects.order_by("timestamp"))
     assert len(stored) == len(rows)

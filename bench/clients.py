@@ -1,0 +1,60 @@
+"""A load-generating client process: holds many WebSockets, reports when they
+are all open, then records when each one receives each broadcast.
+
+Reads one JSON spec on stdin: {"targets": [[url, cookie_or_null], ...],
+"origin": str, "marker": str, "rounds": int, "timeout": float}. Prints
+"ready <n>" once every socket is open (and past its first frame, for servers
+that send one), then one JSON line: receipt times (time.time()) per round,
+per socket, null where nothing arrived.
+"""
+
+import asyncio
+import contextlib
+import json
+import resource
+import sys
+import time
+
+import websockets
+
+
+async def main() -> None:
+    spec = json.loads(sys.stdin.readline())
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    marker = spec["marker"].encode()
+    rounds = spec["rounds"]
+    gate = asyncio.Semaphore(100)
+
+    async def open_socket(url: str, cookie: str | None) -> websockets.ClientConnection:
+        headers = {"Origin": spec["origin"]}
+        if cookie:
+            headers["Cookie"] = cookie
+        async with gate:
+            connection = await websockets.connect(
+                url, additional_headers=headers, open_timeout=120, ping_interval=None, max_queue=None
+            )
+            if spec.get("greeting"):
+                await asyncio.wait_for(connection.recv(), 60)
+            return connection
+
+    connections = await asyncio.gather(*(open_socket(url, cookie) for url, cookie in spec["targets"]))
+    print(f"ready {len(connections)}", flush=True)
+    stamps: list[list[float | None]] = [[None] * len(connections) for _ in range(rounds)]
+
+    async def read(index: int, connection: websockets.ClientConnection) -> None:
+        seen = 0
+        while seen < rounds:
+            message = await connection.recv(decode=False)
+            if marker in message:
+                stamps[seen][index] = time.time()
+                seen += 1
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(read(i, c) for i, c in enumerate(connections))), spec["timeout"])
+    print(json.dumps(stamps), flush=True)
+    await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

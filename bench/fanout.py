@@ -1,0 +1,289 @@
+"""Announcement fan-out: ours against the raw and tutorial baselines, same run.
+
+    python bench/fanout.py --users 1000 --processes 1 2 --rounds 5
+
+Everything runs on loopback: Redis (database 2 of the local server, emptied
+first), SQLite, N daphne processes, and client processes holding the
+sockets. For each server it triggers `rounds` broadcasts and measures, for
+every socket, the time from the trigger returning (announcement_publish for
+ours, group_send for the tutorial, a Redis publish for raw) to the frame's
+arrival. It prints p50, p99 and max in ms, ours as ratios against both
+baselines, and writes bench/results/fanout.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
+DATABASE = ROOT / "bench" / ".bench.sqlite3"
+SOCKETS_PER_CLIENT = 1000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def server_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="project.settings",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="bench-only-secret-key-bench-only-secret-key",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DATABASE_URL=f"sqlite:///{DATABASE}",
+        REDIS_URL=REDIS_URL,
+        NOTIFICATIONS_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def start_daphne(app: str, port: int) -> subprocess.Popen:
+    args = [sys.executable, "-m", "daphne", "-e", f"tcp:port={port}:interface=127.0.0.1:backlog=4096", app]
+    process = subprocess.Popen(args, cwd=ROOT, env=server_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return process
+
+
+def prepare_database(users: int) -> list[str]:
+    """A fresh database with `users` users, each with a stored session.
+    Returns their session cookies."""
+    if "django" in sys.modules and sys.modules["django"].apps.apps.ready:
+        from django.db import connections
+
+        connections.close_all()  # the next file must not be written through the old one
+    DATABASE.unlink(missing_ok=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=server_env(), check=True)
+    os.environ.update(server_env())
+    import django
+
+    django.setup()
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    User = get_user_model()
+    User.objects.bulk_create([User(username=f"bench{i}", password="!") for i in range(users)], batch_size=1000)
+    sessions, cookies = [], []
+    store = SessionStore()
+    expires = timezone.now() + timezone.timedelta(days=1)
+    for user in User.objects.order_by("pk"):
+        key = f"bench{user.pk:032d}"[-32:]
+        data = {
+            SESSION_KEY: str(user.pk),
+            BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+        }
+        sessions.append(Session(session_key=key, session_data=store.encode(data), expire_date=expires))
+        cookies.append(f"sessionid={key}")
+    Session.objects.bulk_create(sessions, batch_size=1000)
+    return cookies
+
+
+def start_clients(targets: list[list], origin: str, marker: str, rounds: int, greeting: bool) -> list:
+    clients = []
+    for start in range(0, len(targets), SOCKETS_PER_CLIENT):
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "clients.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        spec = {
+            "targets": targets[start : start + SOCKETS_PER_CLIENT],
+            "origin": origin,
+            "marker": marker,
+            "rounds": rounds,
+            "timeout": 30 + rounds * 3,
+            "greeting": greeting,
+        }
+        process.stdin.write(json.dumps(spec) + "\n")
+        process.stdin.flush()
+        clients.append(process)
+    for process in clients:
+        line = process.stdout.readline()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"a client process failed to connect: {line!r}")
+    return clients
+
+
+def collect(clients: list, triggers: list[float]) -> dict:
+    latencies, missing = [], 0
+    for process in clients:
+        stamps = json.loads(process.stdout.readline())
+        process.wait(timeout=30)
+        for round_index, received in enumerate(stamps):
+            for stamp in received:
+                if stamp is None:
+                    missing += 1
+                else:
+                    latencies.append((stamp - triggers[round_index]) * 1000)
+    latencies.sort()
+    return summarize(latencies, missing)
+
+
+def summarize(latencies: list[float], missing: int) -> dict:
+    if not latencies:
+        return {"p50": None, "p99": None, "max": None, "received": 0, "missing": missing}
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return {
+        "p50": round(statistics.median(latencies), 1),
+        "p99": round(p99, 1),
+        "max": round(latencies[-1], 1),
+        "received": len(latencies),
+        "missing": missing,
+    }
+
+
+def run_ours(cookies: list[str], processes: int, rounds: int) -> dict:
+    from notifications import services
+
+    ports = [free_port() for _ in range(processes)]
+    servers = [start_daphne("project.asgi:application", port) for port in ports]
+    try:
+        targets = [[f"ws://127.0.0.1:{ports[i % processes]}/ws/notifications/", c] for i, c in enumerate(cookies)]
+        clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type":"announcement"', rounds, True)
+        triggers = []
+        for n in range(rounds):
+            time.sleep(1.0)
+            announcement = services.announcement_create(title=f"bench {n}")
+            services.announcement_publish(announcement=announcement)
+            triggers.append(time.time())
+        return collect(clients, triggers)
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=15)
+
+
+def run_tutorial(users: int, processes: int, rounds: int) -> dict:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    ports = [free_port() for _ in range(processes)]
+    servers = [start_daphne("bench.tutorial_asgi:application", port) for port in ports]
+    try:
+        targets = [[f"ws://127.0.0.1:{ports[i % processes]}/ws/tutorial/", None] for i in range(users)]
+        clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type": "bench"', rounds, False)
+        layer = get_channel_layer()
+        triggers = []
+        for n in range(rounds):
+            time.sleep(1.0)
+            async_to_sync(layer.group_send)(
+                "bench-tutorial", {"type": "bench.message", "frame": {"type": "bench", "n": n}}
+            )
+            triggers.append(time.time())
+        return collect(clients, triggers)
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=15)
+
+
+def run_raw(users: int, processes: int, rounds: int) -> dict:
+    import redis
+
+    ports = [free_port() for _ in range(processes)]
+    servers = [
+        subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_server.py"), str(port), REDIS_URL], cwd=ROOT)
+        for port in ports
+    ]
+    try:
+        for port in ports:
+            wait_port(port)
+        targets = [[f"ws://127.0.0.1:{ports[i % processes]}/", None] for i in range(users)]
+        clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type":"bench"', rounds, False)
+        client = redis.Redis.from_url(REDIS_URL)
+        triggers = []
+        for n in range(rounds):
+            time.sleep(1.0)
+            client.publish("bench:raw", json.dumps({"type": "bench", "n": n}, separators=(",", ":")))
+            triggers.append(time.time())
+        return collect(clients, triggers)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=15)
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, nargs="+", default=[1000])
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    args = parser.parse_args()
+
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    rows = []
+    for users in args.users:
+        cookies = prepare_database(users)
+        for processes in args.processes:
+            row = {"users": users, "processes": processes}
+            row["raw"] = run_raw(users, processes, args.rounds)
+            row["tutorial"] = run_tutorial(users, processes, args.rounds)
+            row["ours"] = run_ours(cookies, processes, args.rounds)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "fanout.json").write_text(json.dumps(rows, indent=2))
+    lines = [
+        "| sockets | processes | server | p50 ms | p99 ms | max ms | lost | p99 vs raw | p99: tutorial / ours |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        for name in ("raw", "tutorial", "ours"):
+            r = row[name]
+            vs_raw = ratio(r["p99"], row["raw"]["p99"]) if name != "raw" else "1.00x"
+            speedup = ratio(row["tutorial"]["p99"], r["p99"]) if name == "ours" else ""
+            lines.append(
+                f"| {row['users']} | {row['processes']} | {name} | {r['p50']} | {r['p99']} | {r['max']} "
+                f"| {r['missing']} | {vs_raw} | {speedup} |"
+            )
+    table = "\n".join(lines)
+    print("\n" + table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n")
+    lost = sum(row["ours"]["missing"] for row in rows)
+    if lost:
+        print(f"ours lost {lost} frames", file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
