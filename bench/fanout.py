@@ -163,6 +163,16 @@ def summarize(latencies: list[float], missing: int) -> dict:
     }
 
 
+def measure(clients: list, rounds: int, trigger) -> dict:
+    """Call ``trigger(n)`` once a round, a second apart; the clock starts when it returns."""
+    triggers = []
+    for n in range(rounds):
+        time.sleep(1.0)
+        trigger(n)
+        triggers.append(time.time())
+    return collect(clients, triggers)
+
+
 def run_ours(cookies: list[str], processes: int, rounds: int) -> dict:
     from notifications import services
 
@@ -171,13 +181,11 @@ def run_ours(cookies: list[str], processes: int, rounds: int) -> dict:
     try:
         targets = [[f"ws://127.0.0.1:{ports[i % processes]}/ws/notifications/", c] for i, c in enumerate(cookies)]
         clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type":"announcement"', rounds, True)
-        triggers = []
-        for n in range(rounds):
-            time.sleep(1.0)
-            announcement = services.announcement_create(title=f"bench {n}")
-            services.announcement_publish(announcement=announcement)
-            triggers.append(time.time())
-        return collect(clients, triggers)
+        return measure(
+            clients,
+            rounds,
+            lambda n: services.announcement_publish(announcement=services.announcement_create(title=f"bench {n}")),
+        )
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
@@ -193,15 +201,12 @@ def run_tutorial(users: int, processes: int, rounds: int) -> dict:
     try:
         targets = [[f"ws://127.0.0.1:{ports[i % processes]}/ws/tutorial/", None] for i in range(users)]
         clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type": "bench"', rounds, False)
-        layer = get_channel_layer()
-        triggers = []
-        for n in range(rounds):
-            time.sleep(1.0)
-            async_to_sync(layer.group_send)(
-                "bench-tutorial", {"type": "bench.message", "frame": {"type": "bench", "n": n}}
-            )
-            triggers.append(time.time())
-        return collect(clients, triggers)
+        send = async_to_sync(get_channel_layer().group_send)
+        return measure(
+            clients,
+            rounds,
+            lambda n: send("bench-tutorial", {"type": "bench.message", "frame": {"type": "bench", "n": n}}),
+        )
     finally:
         for server in servers:
             server.send_signal(signal.SIGTERM)
@@ -222,12 +227,11 @@ def run_raw(users: int, processes: int, rounds: int) -> dict:
         targets = [[f"ws://127.0.0.1:{ports[i % processes]}/", None] for i in range(users)]
         clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type":"bench"', rounds, False)
         client = redis.Redis.from_url(REDIS_URL)
-        triggers = []
-        for n in range(rounds):
-            time.sleep(1.0)
-            client.publish("bench:raw", json.dumps({"type": "bench", "n": n}, separators=(",", ":")))
-            triggers.append(time.time())
-        return collect(clients, triggers)
+        return measure(
+            clients,
+            rounds,
+            lambda n: client.publish("bench:raw", json.dumps({"type": "bench", "n": n}, separators=(",", ":"))),
+        )
     finally:
         for server in servers:
             server.terminate()

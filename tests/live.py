@@ -67,10 +67,8 @@ class Daphne:
         return self.log.read_text()
 
 
-def start_daphne(*, database_url: str, redis_url: str | None, extra_env: dict[str, str] | None = None) -> Daphne:
-    """A daphne process serving project.asgi with tests.settings."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
+def daphne_env(*, database_url: str, redis_url: str | None, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a server process on the test database."""
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
@@ -81,6 +79,14 @@ def start_daphne(*, database_url: str, redis_url: str | None, extra_env: dict[st
     if redis_url:
         env["REDIS_URL"] = redis_url
     env.update(extra_env or {})
+    return env
+
+
+def start_daphne(*, database_url: str, redis_url: str | None, extra_env: dict[str, str] | None = None) -> Daphne:
+    """A daphne process serving project.asgi with tests.settings."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    env = daphne_env(database_url=database_url, redis_url=redis_url, extra_env=extra_env)
     log = ARTIFACTS / f"daphne-{port}.log"
     handle = log.open("w")
     proc = subprocess.Popen(
