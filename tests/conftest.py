@@ -74,7 +74,14 @@ def pytest_configure(config: Any) -> None:
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     """Browser tests run last: Playwright's sync API keeps an event loop
-    running in the main thread for the rest of the session."""
+    running in the main thread for the rest of the session. Tests marked
+    `postgres` are deselected on SQLite, where what they test cannot happen
+    (SQLite serializes writers); the PostgreSQL pass runs them."""
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        postgres_only = [item for item in items if item.get_closest_marker("postgres")]
+        if postgres_only:
+            config.hook.pytest_deselected(items=postgres_only)
+            items[:] = [item for item in items if not item.get_closest_marker("postgres")]
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
