@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 DAPHNE_ARGS := -e tcp:port=$(PORT):interface=127.0.0.1:backlog=4096 \
-	--websocket-max-message-size 16384 --websocket-max-frame-size 16384
+	--websocket-max-message-size 16384 --websocket-max-frame-size 16384 --websocket_connect_timeout 30
 
 .PHONY: run test test-matrix bench bench-quick lint clean
 

@@ -65,7 +65,16 @@ def server_env() -> dict[str, str]:
 
 
 def start_daphne(app: str, port: int) -> subprocess.Popen:
-    args = [sys.executable, "-m", "daphne", "-e", f"tcp:port={port}:interface=127.0.0.1:backlog=4096", app]
+    args = [
+        sys.executable,
+        "-m",
+        "daphne",
+        "-e",
+        f"tcp:port={port}:interface=127.0.0.1:backlog=4096",
+        "--websocket_connect_timeout",
+        "30",
+        app,
+    ]
     process = subprocess.Popen(args, cwd=ROOT, env=server_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return process

@@ -47,9 +47,10 @@ class NotificationConsumer(RealtimeConsumer):
         self.rate_burst = conf.frame_burst
 
     async def groups_for_user(self) -> list[str]:
-        # The audience is read before joining, so an announcement published
-        # in between is either filtered correctly or already in the snapshot.
-        self.audience = await database_sync_to_async(selectors.audience_of)(user=self.user)
+        # Announcements that arrive before the snapshot has told us the
+        # user's audience wait here and are filtered right after `hello`.
+        self.audience: dict[str, Any] | None = None
+        self.held: list[dict[str, Any]] = []
         return [protocol.user_group(self.user.pk), protocol.ANNOUNCEMENTS_GROUP]
 
     async def joined(self) -> None:
@@ -59,15 +60,24 @@ class NotificationConsumer(RealtimeConsumer):
         self.hub.every("notifications.heartbeat", heartbeat, send_heartbeats)
         self.hub.every("notifications.schedule", conf.schedule_seconds, publish_due_announcements)
         snapshot = await database_sync_to_async(selectors.hello_snapshot)(user=self.user)
+        self.audience = snapshot.pop("audience")
         await self.send_frame(
             protocol.hello(
                 user_id=self.user.pk, heartbeat=heartbeat, server_time=timezone.now().isoformat(), **snapshot
             )
         )
+        held, self.held = self.held, []
+        listed = {a["id"] for a in snapshot["announcements"]}
+        for event in held:
+            if event["announcement"]["id"] not in listed:
+                await self.notifications_announcement(event)
 
     async def notifications_announcement(self, event: dict[str, Any]) -> None:
         """An announcement for every process: sent to this socket only when
         the user is in its audience. The frame is encoded once per process."""
+        if self.audience is None:
+            self.held.append(event)
+            return
         if not selectors.in_audience(event["audience"], self.audience):
             return
         text = event.get("_encoded")

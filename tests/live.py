@@ -100,6 +100,8 @@ def start_daphne(*, database_url: str, redis_url: str | None, extra_env: dict[st
             "16384",
             "--websocket-max-frame-size",
             "16384",
+            "--websocket_connect_timeout",
+            "30",
             "project.asgi:application",
         ],
         cwd=ROOT,

@@ -54,10 +54,13 @@ def announcement_payload(announcement: Announcement) -> dict[str, Any]:
     }
 
 
-def announcements_for(*, user: Any, unread_only: bool = True, with_read_state: bool = False) -> list[Announcement]:
+def announcements_for(
+    *, user: Any, unread_only: bool = True, with_read_state: bool = False, audience: dict[str, Any] | None = None
+) -> list[Announcement]:
     """The live announcements of the user's audience, newest first. With
-    ``with_read_state`` each one has ``unread`` set, from the same query."""
-    audience = audience_of(user=user)
+    ``with_read_state`` each one has ``unread`` set, from the same query.
+    Pass ``audience`` when the caller already read it."""
+    audience = audience or audience_of(user=user)
     queryset = Announcement.objects.live().for_audience(is_staff=audience["staff"], group_ids=audience["groups"])
     if unread_only:
         queryset = queryset.exclude(reads__user=user)

@@ -16,6 +16,7 @@ from notifications.conf import conf
 from notifications.selectors.announcements import (
     announcement_payload,
     announcements_for,
+    audience_of,
     unread_announcement_counts,
 )
 from notifications.selectors.notifications import notifications_of, unread_counts
@@ -34,12 +35,17 @@ def badge_count(*, user: Any) -> int:
 
 
 def hello_snapshot(*, user: Any) -> dict[str, Any]:
-    """The unread count, the newest id and the unread live announcements."""
+    """Everything a socket needs once it has joined its groups, in one trip
+    to the database thread: the user's audience, the newest id, the unread
+    live announcements and the badge count (which counts them)."""
+    audience = audience_of(user=user)
+    announcements = announcements_for(user=user, audience=audience)
     newest = notifications_of(user=user).aggregate(last_id=Max("id"))["last_id"]
     return {
-        "unread_count": badge_count(user=user),
+        "audience": audience,
+        "unread_count": unread_counts(user_ids=[user.pk])[user.pk] + len(announcements),
         "last_id": newest,
-        "announcements": [announcement_payload(a) for a in announcements_for(user=user)],
+        "announcements": [announcement_payload(a) for a in announcements],
     }
 
 
