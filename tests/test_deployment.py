@@ -88,3 +88,25 @@ async def test_the_documented_nginx_and_daphne_setup_serves_and_pushes(deploymen
     for socket in sockets:
         assert (await socket.frame("notification"))["notification"]["verb"] == "through nginx"
         await socket.close()
+
+
+def test_the_documented_systemd_unit_verifies(tmp_path):
+    """systemd's own checker reports nothing for the unit, with only its
+    paths pointed at this checkout (it says so for any unknown key or value)."""
+    need("systemd-analyze", bool(shutil.which("systemd-analyze")))
+    daphne = Path(sys.executable).with_name("daphne")
+    unit = (
+        code_block("ini")
+        .replace("/srv/mysite/.venv/bin/daphne", str(daphne))
+        .replace("/srv/mysite", str(ROOT))
+        .replace("/etc/mysite.env", str(tmp_path / "mysite.env"))
+    )
+    (tmp_path / "mysite.env").write_text("")
+    (tmp_path / "daphne@.service").write_text(unit)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(tmp_path / "daphne@8001.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout + result.stderr == ""
