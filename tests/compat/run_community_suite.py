@@ -77,6 +77,11 @@ def main() -> int:
     runner.setup_test_environment()
     old = runner.setup_databases()
     modules = sorted(f"notifications.tests.{p.stem}" for p in (overlay / "tests").glob("test*.py"))
+    if os.environ.get("SAMPLE_APP"):
+        # Their swapped-model mode: a sample app replaces `notifications` in
+        # INSTALLED_APPS, and their settings point at the package's templates.
+        modules.append("notifications.tests.sample_notifications.tests")
+        shutil.copytree(ROOT / "notifications" / "templates", overlay / "templates")
     only = os.environ.get("COMMUNITY_TESTS")  # e.g. "tests.NotificationTestPages.test_next_pages"
     names = [f"notifications.tests.{name}" for name in only.split(",")] if only else modules
     suite = unittest.defaultTestLoader.loadTestsFromNames(names)
