@@ -61,7 +61,7 @@ class NotificationConsumer(RealtimeConsumer):
         self.hub.every("notifications.schedule", conf.schedule_seconds, publish_due_announcements)
         snapshot = await database_sync_to_async(selectors.hello_snapshot)(user=self.user)
         self.audience = snapshot.pop("audience")
-        await self.send_frame(
+        await self.send_now(
             protocol.hello(
                 user_id=self.user.pk, heartbeat=heartbeat, server_time=timezone.now().isoformat(), **snapshot
             )

@@ -20,10 +20,22 @@ __all__ = [
 ]
 
 
+def announcements_enabled() -> bool:
+    """Announcements need the `notifications` app itself in INSTALLED_APPS.
+    A site that replaces it with its own subclass of its Config (the
+    django-notifications SAMPLE_APP pattern) has notifications without them."""
+    from django.apps import apps
+
+    return apps.is_installed("notifications")
+
+
 class Notification(AbstractNotification):
     class Meta(AbstractNotification.Meta):
         abstract = False
         swappable = NOTIFICATION_MODEL_SETTING
+        # Explicit, so this module imports even when `notifications` is not an
+        # installed app (the model is then swapped out, and unused).
+        app_label = "notifications"
         # sync {after}: a recipient's notifications after an id, in id order.
         # Only here, not on AbstractNotification, so a site's own swapped-in
         # model has no pending migration after switching packages; such a
@@ -88,6 +100,7 @@ class Announcement(models.Model):
     objects = AnnouncementQuerySet.as_manager()
 
     class Meta:
+        app_label = "notifications"
         ordering = ("-published_at", "-id")
         indexes = [models.Index(fields=["published_at", "publish_at"])]
         permissions = [("publish_announcement", _("Can publish announcements"))]
@@ -117,6 +130,7 @@ class AnnouncementRead(models.Model):
     read_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        app_label = "notifications"
         constraints = [models.UniqueConstraint(fields=["announcement", "user"], name="announcement_read_once")]
 
     def __str__(self) -> str:

@@ -134,10 +134,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.close_with(*refusal)
             return
         self.hub = await get_hub()
+        # Frames the hub delivers between joining and the snapshot wait here,
+        # so that the snapshot (`hello`) is always a socket's first frame.
+        self.held_frames: list[str] | None = []
         for group in [control_group(self.user.pk), *await self.groups_for_user()]:
             await self.hub.join(group, self)
             self.joined_groups.append(group)
         await self.joined()
+        held, self.held_frames = self.held_frames or [], None
+        for text in held:
+            await self.send_encoded(text)
 
     async def refuse(self) -> tuple[int, str] | None:
         """Return (close code, reason) to refuse an authenticated user."""
@@ -191,10 +197,19 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send_encoded(encode(frame))
 
+    async def send_now(self, frame: dict[str, Any]) -> None:
+        """Send ahead of frames held since joining: the `hello` snapshot, `closing`."""
+        if not self.closed:
+            await self.send(text_data=encode(frame))
+
     async def send_encoded(self, text: str) -> None:
         """Write an already-encoded frame; the hub calls this for broadcasts."""
-        if not self.closed:
-            await self.send(text_data=text)
+        if self.closed:
+            return
+        if getattr(self, "held_frames", None) is not None:
+            self.held_frames.append(text)
+            return
+        await self.send(text_data=text)
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_frame({"type": "error", "code": code, "message": message})
@@ -211,7 +226,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def close_with(self, code: int, reason: str) -> None:
         if self.closed:
             return
-        await self.send_frame({"type": "closing", "reason": reason})
+        await self.send_now({"type": "closing", "reason": reason})
         self.closed = True
         await self.close(code=code)
 

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Exists, OuterRef
 
-from notifications.models import Announcement, AnnouncementRead, Audience
+from notifications.models import Announcement, AnnouncementRead, Audience, announcements_enabled
 
 _json = DjangoJSONEncoder()
 
@@ -60,6 +60,8 @@ def announcements_for(
     """The live announcements of the user's audience, newest first. With
     ``with_read_state`` each one has ``unread`` set, from the same query.
     Pass ``audience`` when the caller already read it."""
+    if not announcements_enabled():
+        return []
     audience = audience or audience_of(user=user)
     queryset = Announcement.objects.live().for_audience(is_staff=audience["staff"], group_ids=audience["groups"])
     if unread_only:
@@ -82,6 +84,8 @@ def unread_announcement_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
     """Unread live announcements per user, in four queries for any number of users."""
     user_ids = list(user_ids)
     counts = dict.fromkeys(user_ids, 0)
+    if not announcements_enabled():
+        return counts
     live = list(Announcement.objects.live().prefetch_related("groups"))
     if not live or not user_ids:
         return counts

@@ -20,7 +20,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from notifications import delivery, selectors
-from notifications.models import AbstractNotification, Announcement, AnnouncementRead, Audience
+from notifications.models import (
+    AbstractNotification,
+    Announcement,
+    AnnouncementRead,
+    Audience,
+    announcements_enabled,
+)
 
 
 class AnnouncementNotFound(Exception):
@@ -126,6 +132,8 @@ def announcement_publish(*, announcement: Announcement, at: datetime | None = No
 def announcements_publish_due(*, now: datetime | None = None) -> list[int]:
     """Claim and push every announcement whose time has come. Every server
     process runs this every few seconds; the claim makes each push happen once."""
+    if not announcements_enabled():
+        return []
     now = now or timezone.now()
     pushed = []
     for pk in Announcement.objects.due(now).values_list("pk", flat=True):
