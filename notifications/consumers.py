@@ -89,11 +89,6 @@ class NotificationConsumer(RealtimeConsumer):
         """The user's staff flag or groups changed: re-read the audience."""
         self.audience = await database_sync_to_async(selectors.audience_of)(user=self.user)
 
-    async def notifications_frame(self, event: dict[str, Any]) -> None:
-        """A frame published for this user; the hub normally sends these
-        pre-encoded, this handles a direct dispatch."""
-        await self.send_frame(event["frame"])
-
     # Client frames ---------------------------------------------------------------------
 
     async def handle_ping(self, frame: dict[str, Any]) -> None:

@@ -6,7 +6,6 @@ from notifications.selectors.announcements import (
     audience_of,
     audience_spec,
     in_audience,
-    read_ids,
     unread_announcement_counts,
 )
 from notifications.selectors.notifications import (
@@ -43,7 +42,6 @@ __all__ = [
     "notifications_after",
     "notifications_of",
     "object_url",
-    "read_ids",
     "recent_ids",
     "unread_announcement_counts",
     "unread_count",

@@ -72,14 +72,6 @@ def announcements_for(
     return list(queryset.order_by("-published_at", "-id"))
 
 
-def read_ids(*, user: Any, announcement_ids: Iterable[int]) -> set[int]:
-    return set(
-        AnnouncementRead.objects.filter(user=user, announcement_id__in=list(announcement_ids)).values_list(
-            "announcement_id", flat=True
-        )
-    )
-
-
 def unread_announcement_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
     """Unread live announcements per user, in four queries for any number of users."""
     user_ids = list(user_ids)
