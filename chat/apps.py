@@ -7,8 +7,10 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from chat import receivers
         from notifications.realtime import daphne_compat
         from notifications.realtime.revocation import connect_revocation_signals
 
         connect_revocation_signals()
         daphne_compat.apply()
+        receivers.connect()

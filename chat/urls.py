@@ -6,4 +6,5 @@ app_name = "chat"
 
 urlpatterns = [
     path("", views.rooms, name="rooms"),
+    path("<str:slug>/", views.room, name="room"),
 ]

@@ -19,3 +19,9 @@ def group(name: str, *members: Any) -> Group:
     instance = Group.objects.create(name=name)
     instance.user_set.add(*members)
     return instance
+
+
+def room(slug: str = "general", *, private: bool = False, members: tuple[Any, ...] = ()) -> Any:
+    from chat.services import room_create
+
+    return room_create(name=slug.title(), slug=slug, is_private=private, members=members)

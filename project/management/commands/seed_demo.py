@@ -6,10 +6,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 DEMO_USERS = [("alice", False), ("bob", False), ("carol", False), ("admin", True)]
 DEMO_PASSWORD = "demo"
+DEMO_ROOMS = [("general", "General", False), ("team", "Team", True)]
 
 
 class Command(BaseCommand):
-    help = "Create the demo users alice, bob, carol and admin (password 'demo'). Idempotent."
+    help = (
+        "Create the demo users alice, bob, carol and admin (password 'demo'), and the chat rooms "
+        "general (public) and team (private: alice and bob). Idempotent."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
@@ -27,4 +31,17 @@ class Command(BaseCommand):
                 user.is_staff = user.is_superuser = superuser
                 user.save()
             self.stdout.write(f"{'created' if created else 'exists '} {username}")
+        self.seed_rooms(User)
         self.stdout.write(self.style.SUCCESS(f"Demo users ready (password '{DEMO_PASSWORD}')."))
+
+    def seed_rooms(self, User: Any) -> None:
+        from chat.models import Room
+        from chat.services import room_create
+
+        for slug, name, private in DEMO_ROOMS:
+            if Room.objects.filter(slug=slug).exists():
+                self.stdout.write(f"exists  room {slug}")
+                continue
+            members = User.objects.filter(username__in=["alice", "bob"]) if private else ()
+            room_create(name=name, slug=slug, is_private=private, members=members)
+            self.stdout.write(f"created room {slug}{' (private: alice, bob)' if private else ''}")
