@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FRAME_BYTES": 16 * 1024,
     "FRAMES_PER_SECOND": 20,
     "FRAME_BURST": 40,
+    # Open room sockets per user per server process; one more closes with 4429.
+    "MAX_SOCKETS_PER_USER": 20,
 }
 
 
@@ -92,6 +94,10 @@ class ChatConf:
     @property
     def frames_per_second(self) -> float:
         return float(self._positive("FRAMES_PER_SECOND"))
+
+    @property
+    def max_sockets_per_user(self) -> int:
+        return int(self._positive("MAX_SOCKETS_PER_USER"))
 
     @property
     def frame_burst(self) -> float:

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FRAME_BYTES": 16 * 1024,
     "FRAMES_PER_SECOND": 20,
     "FRAME_BURST": 40,
+    "MAX_SOCKETS_PER_USER": 20,
     "BULK_CREATE_BATCH_SIZE": 1000,
     "TRIGGERS_MODULE": "live",
 }
@@ -98,6 +99,10 @@ class NotificationsConf:
     @property
     def frames_per_second(self) -> float:
         return float(self._get("FRAMES_PER_SECOND"))
+
+    @property
+    def max_sockets_per_user(self) -> int:
+        return self._positive_int("MAX_SOCKETS_PER_USER")
 
     @property
     def frame_burst(self) -> float:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +174,7 @@ async def connect(
     cookie: str | None = None,
     origin: str | None = "default",
     path: str = "/ws/notifications/",
+    **options: Any,
 ) -> Socket:
     headers = {}
     if origin == "default":
@@ -179,6 +184,26 @@ async def connect(
     if cookie:
         headers["Cookie"] = cookie
     connection = await websockets.connect(
-        server.ws_url + path, additional_headers=headers, open_timeout=10, max_size=2**24
+        server.ws_url + path, additional_headers=headers, open_timeout=10, max_size=2**24, **options
     )
     return Socket(connection)
+
+
+def http_login(server: Daphne, username: str) -> tuple[Any, dict[str, str]]:
+    """Log in through the real login form; returns (opener, cookies)."""
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(server.url + "/accounts/login/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    body = urllib.parse.urlencode({"username": username, "password": "pw", "csrfmiddlewaretoken": token}).encode()
+    opener.open(urllib.request.Request(server.url + "/accounts/login/", data=body))
+    cookies = {c.name: c.value for c in jar}
+    return opener, cookies
+
+
+def rss_bytes(pid: int) -> int:
+    """A process's resident memory, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")

@@ -13,7 +13,17 @@ from project.settings import BASE_DIR, DATABASES, REDIS_URL
 RUN_ID = os.environ.setdefault("TEST_RUN_ID", str(os.getpid()))
 CHANNEL_PREFIX = f"test{RUN_ID}"
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL, prefix=CHANNEL_PREFIX)}
+    CHANNEL_LAYERS = {
+        "default": redis_channel_layer(
+            REDIS_URL,
+            prefix=CHANNEL_PREFIX,
+            # Fault tests shorten channels-redis's group expiry (default a day).
+            group_expiry=int(os.environ.get("TEST_GROUP_EXPIRY", "86400")),
+        )
+    }
+
+# Fault tests lower daphne's send backlog limit (default 1 MiB).
+REALTIME_SEND_BACKLOG_BYTES = int(os.environ.get("TEST_SEND_BACKLOG_BYTES", str(1 << 20)))
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

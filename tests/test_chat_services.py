@@ -196,4 +196,4 @@ def test_a_bad_chat_config_names_the_setting(settings, config, named):
 
     settings.CHAT_CONFIG = config
     with pytest.raises(ImproperlyConfigured, match=named):
-        conf.max_message_length
+        assert conf.max_message_length

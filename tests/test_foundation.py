@@ -108,40 +108,6 @@ def test_pages_need_login_and_logout_is_a_post(client):
 
 
 @pytest.mark.daphne
-async def test_a_foreign_origin_is_refused_with_403_by_real_daphne(daphne, ws_client):
-    import websockets
-
-    server = await asyncio.to_thread(daphne)
-    for origin in [
-        "http://evil.example",
-        "https://evil.example",
-        "null",
-        None,
-        "http://localhost.evil.example",
-    ]:
-        with pytest.raises(websockets.InvalidStatus) as refused:
-            await ws_client(server, origin=origin)
-        assert refused.value.response.status_code == 403, origin
-    socket = await ws_client(server)  # same origin, anonymous: accepted, then 4401
-    code, frames = await socket.closed()
-    assert code == 4401
-    assert frames == [{"type": "closing", "reason": "not_logged_in"}]
-
-
-@pytest.mark.daphne
-async def test_real_daphne_closes_an_oversized_frame_with_1009(daphne, ws_client):
-    alice = await sync_to_async(factories.user)("alice")
-    server = await asyncio.to_thread(daphne)
-    for size in (17_000, 200_000):  # over our limit; over daphne's own
-        socket = await ws_client(server, alice)
-        await socket.frame("hello")
-        await socket.connection.send("x" * size)
-        code, _ = await socket.closed()
-        assert code == 1009, size
-    assert "Traceback" not in server.log_text()
-
-
-@pytest.mark.daphne
 @pytest.mark.redis
 async def test_an_idle_socket_outlives_the_redis_py_8_timeout(daphne, ws_client, clean_redis):
     """redis-py 8's default socket_timeout of 5 s kills channels-redis's

@@ -2,10 +2,8 @@
 recovery of a dropped push by the heartbeat, and cross-process revocation."""
 
 import asyncio
-import re
 import urllib.parse
 import urllib.request
-from http.cookiejar import CookieJar
 
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
@@ -13,6 +11,7 @@ from channels.db import database_sync_to_async as sync_to_async
 from notifications.models import Notification
 from notifications.signals import notify
 from tests import factories
+from tests.live import http_login
 
 pytestmark = [pytest.mark.daphne, pytest.mark.redis]
 
@@ -72,17 +71,6 @@ async def test_a_dropped_push_is_recovered_within_one_heartbeat(daphne, ws_clien
         assert [n["id"] for n in replay["notifications"]] == [dropped.id]
         assert replay["complete"] is True
         await socket.close()
-
-
-def http_login(server, username):
-    jar = CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(server.url + "/accounts/login/").read().decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    body = urllib.parse.urlencode({"username": username, "password": "pw", "csrfmiddlewaretoken": token}).encode()
-    opener.open(urllib.request.Request(server.url + "/accounts/login/", data=body))
-    cookies = {c.name: c.value for c in jar}
-    return opener, cookies
 
 
 async def test_logout_in_one_process_closes_that_sessions_sockets_in_every_process(daphne, redis_layer):

@@ -88,6 +88,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     rate_burst = 40.0
     # Refused frames (rate-limited or invalid) tolerated before closing.
     max_strikes = 50
+    # Open sockets of this consumer class per user per process; one more is
+    # closed with 4429.
+    max_sockets_per_user = 20
 
     user: Any
     hub: Hub
@@ -134,16 +137,30 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.close_with(*refusal)
             return
         self.hub = await get_hub()
+        if self.sockets_of_user() >= self.max_sockets_per_user:
+            await self.close_with(CloseCode.RATE_LIMITED, "too_many_sockets")
+            return
         # Frames the hub delivers between joining and the snapshot wait here,
         # so that the snapshot (`hello`) is always a socket's first frame.
         self.held_frames: list[str] | None = []
-        for group in [control_group(self.user.pk), *await self.groups_for_user()]:
+        # The control group first: Hub.join adds the member before its first
+        # await, which is what makes the socket count above exact.
+        self.joined_groups.append(control_group(self.user.pk))
+        await self.hub.join(self.joined_groups[0], self)
+        for group in await self.groups_for_user():
             await self.hub.join(group, self)
             self.joined_groups.append(group)
         await self.joined()
         held, self.held_frames = self.held_frames or [], None
         for text in held:
             await self.send_encoded(text)
+
+    def sockets_of_user(self) -> int:
+        """This user's open sockets of this kind in this process. Counting and
+        joining happen with no await in between, so concurrent connects
+        cannot both slip under the limit."""
+        members = self.hub.local_members(control_group(self.user.pk))
+        return sum(1 for member in members if type(member) is type(self))
 
     async def refuse(self) -> tuple[int, str] | None:
         """Return (close code, reason) to refuse an authenticated user."""

@@ -10,14 +10,36 @@ daphne speaks WebSocket through autobahn, which gets two things wrong for us
   ``--websocket-max-message-size``) by dropping TCP, so the client sees 1006
   instead of the close code autobahn chose (1009 for a message too big).
 
-``apply()`` lets daphne's protocol send the RFC endpoint codes and makes
-autobahn fail connections with a close frame. It changes nothing else, runs
-once, and does nothing when daphne is not installed.
+daphne's ``--websocket-max-message-size`` sets autobahn's
+``maxMessagePayloadSize``, which autobahn also applies to messages the server
+*sends*: with the 16 KiB limit that protects the server from big client
+frames, a 100-notification ``sync`` page (about 120 KB) failed with
+``PayloadExceededError``. ``apply()`` keeps the limit for incoming messages
+only; the server's own frames are bounded by the protocol's page sizes.
+
+It also bounds what daphne buffers for a client that stops reading.
+ASGI gives an application no backpressure: daphne writes every frame into
+Twisted's transport, which buffers without limit, so one stalled client
+could grow the server's memory without bound. ``apply()`` makes daphne drop
+a connection whose unsent data passes ``REALTIME_SEND_BACKLOG_BYTES``
+(default 1 MiB). A close frame would wait behind that same backlog, so the
+connection is aborted and the client sees 1006; it reconnects and syncs.
+
+``apply()`` lets daphne's protocol send the RFC endpoint codes, makes
+autobahn fail connections with a close frame, applies the message size limit
+to incoming messages only, and bounds the send backlog.
+It changes nothing else, runs once, and does nothing when daphne is not
+installed.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+logger = logging.getLogger("notifications.realtime")
+
+DEFAULT_SEND_BACKLOG_BYTES = 1 << 20
 
 # RFC 6455 §7.4.1 codes an endpoint may send, besides 1000.
 RFC_ENDPOINT_CODES = frozenset({1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011})
@@ -52,3 +74,38 @@ def apply() -> None:
         self.setProtocolOptions(failByDrop=False)
 
     WebSocketFactory.__init__ = __init__
+
+    server_send = WebSocketProtocol.serverSend
+
+    def serverSend(self: Any, content: Any, binary: bool = False) -> None:
+        limit = send_backlog_bytes()
+        if _backlog(self.transport) > limit:
+            if not getattr(self, "_realtime_aborted", False):
+                self._realtime_aborted = True
+                logger.warning("dropping %s: over %d bytes unsent, it stopped reading", self.client_addr, limit)
+                self.transport.abortConnection()
+            return
+        limit, self.maxMessagePayloadSize = self.maxMessagePayloadSize, 0
+        try:
+            server_send(self, content, binary)
+        finally:
+            self.maxMessagePayloadSize = limit
+
+    WebSocketProtocol.serverSend = serverSend
+
+
+def send_backlog_bytes() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "REALTIME_SEND_BACKLOG_BYTES", DEFAULT_SEND_BACKLOG_BYTES))
+
+
+def _backlog(transport: Any) -> int:
+    """Bytes written to a Twisted transport and not yet sent (0 if unknown)."""
+    buffered = getattr(transport, "dataBuffer", b"")
+    offset = getattr(transport, "offset", 0)
+    pending = getattr(transport, "_tempDataLen", 0)
+    try:
+        return len(buffered) - offset + pending
+    except TypeError:
+        return 0

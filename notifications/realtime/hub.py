@@ -52,6 +52,11 @@ class Hub:
         self.layer = layer
         self.channel_name = ""
         self.members: dict[str, set[Member]] = defaultdict(set)
+        # Re-add well inside the layer's group_expiry, or channels-redis
+        # stops delivering to sockets older than it.
+        group_expiry = getattr(layer, "group_expiry", None)
+        if isinstance(group_expiry, int | float) and group_expiry > 0:
+            refresh_seconds = min(refresh_seconds, group_expiry / 3)
         self.refresh_seconds = refresh_seconds
         self._registered: set[str] = set()
         self._adding: dict[str, asyncio.Future[None]] = {}
@@ -132,8 +137,8 @@ class Hub:
             await asyncio.sleep(self.refresh_seconds)
             try:
                 await self._refresh()
-            except Exception:
-                logger.warning("hub could not refresh its groups", exc_info=True)
+            except Exception as exc:
+                logger.warning("hub could not refresh its groups: %r", exc)
 
     # Periodic work ------------------------------------------------------------
 
@@ -161,11 +166,12 @@ class Hub:
                 message = await self.layer.receive(self.channel_name)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # Redis stopped or restarted. Its group memberships may be gone,
                 # so re-add them all once it answers; pushes missed meanwhile
-                # are recovered by the clients' heartbeat sync.
-                logger.warning("hub receive failed; retrying in %.1fs", backoff, exc_info=True)
+                # are recovered by the clients' heartbeat sync. An outage is
+                # expected, so it is logged in one line, not as a traceback.
+                logger.warning("hub receive failed (%r); retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 try:

@@ -44,8 +44,9 @@ async def apublish(events: Iterable[Event], *, alias: str = "default", layer: An
     for group, message in events:
         try:
             await layer.group_send(group, {**message, "group": group})
-        except Exception:
-            logger.warning("could not publish %s to %s", message.get("type"), group, exc_info=True)
+        except Exception as exc:
+            # Expected while Redis is down; clients recover by sync.
+            logger.warning("could not publish %s to %s: %r", message.get("type"), group, exc)
 
 
 class _Publisher:

@@ -1,0 +1,129 @@
+"""Redis stopped for 5 seconds in the middle of a burst: every write
+commits, every HTTP request succeeds, and every user ends up with every one
+of their ids exactly once, with no daphne restarted."""
+
+import asyncio
+import time
+import urllib.request
+
+import pytest
+from channels.db import database_sync_to_async as sync_to_async
+
+from notifications.models import Notification
+from notifications.signals import notify
+from tests import factories
+from tests.conftest import session_cookie
+from tests.live import connect
+from tests.reliability.follower import Follower
+
+pytestmark = [pytest.mark.daphne, pytest.mark.redis]
+
+USERS = 100
+ROUNDS = 10  # one notification per user per round: 1,000 in all
+HEARTBEAT = 1
+
+
+async def test_redis_stopped_for_5_seconds_during_a_burst(daphne, own_redis):
+    actor = await sync_to_async(factories.user)("actor")
+    users = [await sync_to_async(factories.user)(f"user{i:03}") for i in range(USERS)]
+    cookies = [await sync_to_async(session_cookie)(user) for user in users]
+    servers = await asyncio.gather(
+        *(
+            asyncio.to_thread(daphne, redis_url=own_redis.url, NOTIFICATIONS_HEARTBEAT_SECONDS=str(HEARTBEAT))
+            for _ in range(2)
+        )
+    )
+    followers = []
+    for i, cookie in enumerate(cookies):
+        socket = await connect(servers[i % 2], cookie=cookie)
+        followers.append(Follower(socket).start())
+    await asyncio.sleep(1)
+    assert all(f.frames.get("hello") == 1 for f in followers)
+
+    http_failures = []
+    http_ok = 0
+    stop_http = asyncio.Event()
+
+    def get(url, cookie):
+        request = urllib.request.Request(url, headers={"Cookie": cookie})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+
+    async def http_traffic():
+        nonlocal http_ok
+        i = 0
+        while not stop_http.is_set():
+            server = servers[i % 2]
+            try:
+                status = await asyncio.to_thread(
+                    get, server.url + "/notifications/api/unread_count/", cookies[i % USERS]
+                )
+                http_ok += status == 200
+                if status != 200:
+                    http_failures.append(status)
+            except Exception as exc:
+                http_failures.append(repr(exc))
+            i += 1
+            await asyncio.sleep(0.05)
+
+    outage = {}
+
+    async def stop_redis_for_5_seconds():
+        await asyncio.sleep(2)
+        outage["start"] = time.monotonic()
+        await asyncio.to_thread(own_redis.stop)
+        await asyncio.sleep(5)
+        await asyncio.to_thread(own_redis.start)
+        outage["end"] = time.monotonic()
+
+    traffic = asyncio.create_task(http_traffic())
+    fault = asyncio.create_task(stop_redis_for_5_seconds())
+    for _ in range(ROUNDS):
+        # One bulk send per round; the push after commit fails while Redis is down.
+        await sync_to_async(notify.send)(actor, recipient=users, verb="burst")
+        await asyncio.sleep(0.8)
+    await fault
+    assert outage["start"] < outage["end"]
+
+    # Every write committed.
+    expected = {
+        user.pk: set(ids)
+        for user in users
+        if (
+            ids := await sync_to_async(
+                lambda u=user: list(Notification.objects.filter(recipient=u).values_list("id", flat=True))
+            )()
+        )
+    }
+    assert sum(len(ids) for ids in expected.values()) == USERS * ROUNDS
+
+    # Within two heartbeats of Redis returning (plus the burst's tail), every
+    # user has each of their ids.
+    await asyncio.gather(
+        *(f.until(expected[user.pk], timeout=2 * HEARTBEAT + 3) for f, user in zip(followers, users, strict=True))
+    )
+    took = time.monotonic() - outage["end"]
+    for follower, user in zip(followers, users, strict=True):
+        assert follower.ids == expected[user.pk]
+        assert sorted(follower.ids) == sorted(expected[user.pk])
+
+    # No daphne restarted: a push after the outage arrives live, through
+    # Redis, on both processes (not only through a heartbeat's sync).
+    live_before = [f.frames.get("notification", 0) for f in followers[:2]]
+    await asyncio.sleep(6)  # the hubs' reconnect backoff is at most 5 s
+    await sync_to_async(notify.send)(actor, recipient=users[:2], verb="after")
+    await asyncio.sleep(0.5)
+    assert [f.frames.get("notification", 0) for f in followers[:2]] == [n + 1 for n in live_before]
+
+    stop_http.set()
+    await traffic
+    assert http_failures == [] and http_ok > 50
+    for server in servers:
+        assert server.proc.poll() is None
+        assert "Traceback" not in server.log_text()
+    print(
+        f"recovered {took:.2f}s after Redis returned; {http_ok} HTTP requests, none failed; "
+        f"duplicates received and dropped: {sum(len(f.seen) - len(f.ids) for f in followers)}"
+    )
+    for follower in followers:
+        await follower.stop()

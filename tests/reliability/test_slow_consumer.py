@@ -1,0 +1,90 @@
+"""A client that stops reading while thousands of frames are due: daphne
+drops it once its unsent backlog passes REALTIME_SEND_BACKLOG_BYTES, so the
+server's memory stays bounded; other clients are unaffected; and after
+reconnecting, the client gets everything by sync."""
+
+import asyncio
+import socket as sockets
+
+import pytest
+import websockets
+from channels.db import database_sync_to_async as sync_to_async
+
+from notifications.models import Notification
+from notifications.signals import notify
+from tests import factories
+from tests.conftest import session_cookie
+from tests.live import connect, rss_bytes
+from tests.reliability.follower import Follower
+
+pytestmark = [pytest.mark.daphne, pytest.mark.redis]
+
+FRAMES = 5_000
+BACKLOG = 256 * 1024
+
+
+async def stalled_socket(server, cookie):
+    """A WebSocket whose client never reads, with small kernel buffers so the
+    backlog builds up in the server rather than in the kernel."""
+    raw = sockets.socket()
+    raw.setsockopt(sockets.SOL_SOCKET, sockets.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", server.port))
+    raw.setblocking(False)
+    return await websockets.connect(
+        server.ws_url + "/ws/notifications/",
+        sock=raw,
+        additional_headers={"Origin": server.url, "Cookie": cookie},
+        max_queue=1,
+    )
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_recovers_by_sync(daphne, redis_layer):
+    actor = await sync_to_async(factories.user)("actor")
+    slow, other = await sync_to_async(factories.user)("slow"), await sync_to_async(factories.user)("other")
+    slow_cookie = await sync_to_async(session_cookie)(slow)
+    server = await asyncio.to_thread(
+        daphne, redis_url=redis_layer, TEST_SEND_BACKLOG_BYTES=str(BACKLOG), NOTIFICATIONS_HEARTBEAT_SECONDS="300"
+    )
+    stalled = await stalled_socket(server, slow_cookie)
+    bystander = Follower(await connect(server, cookie=await sync_to_async(session_cookie)(other))).start()
+    await asyncio.sleep(0.5)
+    rss_before = rss_bytes(server.proc.pid)
+
+    # 5,000 frames of about 1.2 KB each are due to the stalled client, and as
+    # many to the bystander.
+    text = "x" * 1000
+    for _ in range(FRAMES // 500):
+        await sync_to_async(notify.send)(actor, recipient=[slow] * 500, verb="bulk", description=text)
+        await sync_to_async(notify.send)(actor, recipient=[other] * 500, verb="bulk", description=text)
+    expected_other = set(
+        await sync_to_async(lambda: list(Notification.objects.filter(recipient=other).values_list("id", flat=True)))()
+    )
+    expected_slow = set(
+        await sync_to_async(lambda: list(Notification.objects.filter(recipient=slow).values_list("id", flat=True)))()
+    )
+    assert len(expected_slow) == len(expected_other) == FRAMES
+
+    await bystander.until(expected_other, timeout=30)
+    rss_after = rss_bytes(server.proc.pid)
+    log = server.log_text()
+    assert "stopped reading" in log, log[-2000:]
+    # The server kept at most the backlog limit for it, not 6 MB of frames.
+    assert rss_after - rss_before < 24 * 2**20, (rss_before, rss_after)
+
+    # The stalled client finds its connection dropped (TCP abort: 1006).
+    with pytest.raises(websockets.ConnectionClosed):
+        async with asyncio.timeout(10):
+            async for _ in stalled:
+                pass
+    assert stalled.close_code in (None, 1006)
+
+    # Reconnecting, it pages through sync and gets every id.
+    again = Follower(await connect(server, cookie=slow_cookie))
+    again.cursor = 0  # as if it had seen nothing of the burst
+    again.start()
+    await again.until(expected_slow, timeout=30)
+    assert again.ids == expected_slow
+    print(f"RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB; resync took {again.frames.get('sync')} pages")
+    await again.stop()
+    await bystander.stop()
+    assert "Traceback" not in server.log_text()

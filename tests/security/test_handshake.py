@@ -1,0 +1,85 @@
+"""Who may open a socket, against real daphne: origins and sessions."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+import websockets
+from channels.db import database_sync_to_async as sync_to_async
+from django.contrib.sessions.models import Session
+from django.core import checks
+from django.utils import timezone
+
+from tests import factories
+from tests.conftest import session_cookie
+
+pytestmark = pytest.mark.daphne
+
+PATHS = ["/ws/notifications/", "/ws/chat/", "/ws/chat/general/"]
+
+
+async def test_a_foreign_origin_is_refused_with_403_by_real_daphne(daphne, ws_client):
+    server = await asyncio.to_thread(daphne)
+    for path in PATHS:
+        for origin in [
+            "http://evil.example",
+            "https://evil.example",
+            "null",
+            None,
+            "http://localhost.evil.example",
+            "http://127.0.0.1.evil.example",
+        ]:
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await ws_client(server, origin=origin, path=path)
+            assert refused.value.response.status_code == 403, (path, origin)
+    socket = await ws_client(server)  # same origin, anonymous: accepted, then 4401
+    code, frames = await socket.closed()
+    assert code == 4401
+    assert frames == [{"type": "closing", "reason": "not_logged_in"}]
+
+
+def test_allowed_hosts_star_with_debug_off_fails_the_system_check(settings):
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = ["*"]
+    errors = [e for e in checks.run_checks() if e.id == "notifications.E005"]
+    assert errors and errors[0].level == checks.ERROR
+
+
+def _expired_cookie(user):
+    cookie = session_cookie(user)
+    Session.objects.filter(session_key=cookie.split("=", 1)[1]).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    return cookie
+
+
+def _tampered_cookie(user):
+    name, value = session_cookie(user).split("=", 1)
+    return f"{name}={value[:-4]}{'abcd' if value[-4:] != 'abcd' else 'wxyz'}"
+
+
+def _deactivated_cookie(user):
+    cookie = session_cookie(user)
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    return cookie
+
+
+@pytest.mark.parametrize("make_cookie", [None, _tampered_cookie, _expired_cookie, _deactivated_cookie])
+async def test_no_tampered_or_expired_session_gets_4401(daphne, make_cookie):
+    from tests.live import connect
+
+    alice = await sync_to_async(factories.user)("alice")
+    await sync_to_async(factories.room)("general")
+    cookie = await sync_to_async(make_cookie)(alice) if make_cookie else None
+    server = await asyncio.to_thread(daphne)
+    for path in PATHS:
+        socket = await connect(server, cookie=cookie, path=path)
+        code, frames = await socket.closed()
+        assert code == 4401, path
+        assert frames == [{"type": "closing", "reason": "not_logged_in"}]
+    if make_cookie is not _deactivated_cookie:
+        # The same user with a good session is let in.
+        good = await connect(server, cookie=await sync_to_async(session_cookie)(alice))
+        assert (await good.frame("hello"))["user"] == alice.pk
+        await good.close()
+    assert "Traceback" not in server.log_text()

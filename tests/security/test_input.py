@@ -1,0 +1,159 @@
+"""Bad input and abuse against real daphne: every bad frame gets an error
+frame or a documented close code, never 1011 or a traceback, and never
+harms another socket."""
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+
+import pytest
+from channels.db import database_sync_to_async as sync_to_async
+
+from notifications.signals import notify
+from tests import factories
+from tests.conftest import session_cookie
+from tests.live import ROOT, rss_bytes
+
+pytestmark = pytest.mark.daphne
+
+BAD_FRAMES = [
+    ("{not json", "bad_json"),
+    ('"a string"', "bad_frame"),
+    ("[1, 2]", "bad_frame"),
+    ("[" * 8_000 + "]" * 8_000, "bad_json"),  # 8,000 levels: the most that fits the 16 KiB limit
+    ('{"type": 5}', "unknown_type"),
+    ('{"type": "shout"}', "unknown_type"),
+    ('{"type": "websocket.close", "code": 1000}', "unknown_type"),
+    ('{"type": "notifications.frame", "frame": {"type": "hello"}}', "unknown_type"),
+    ('{"type": "notifications.announcement", "announcement": {}}', "unknown_type"),
+    ('{"type": "realtime.revoke"}', "unknown_type"),
+    ('{"type": "__class__"}', "unknown_type"),
+    ('{"type": "mark_read", "id": "7"}', "bad_field"),
+    ('{"type": "mark_read", "id": 1e3}', "bad_field"),
+    ('{"type": "mark_read", "id": true}', "bad_field"),
+    ('{"type": "mark_read", "id": 123456789012345678901234567890}', "bad_field"),
+    ('{"type": "mark_read", "id": -1}', "bad_field"),
+    ('{"type": "sync", "after": [1]}', "bad_field"),
+    ('{"type": "mark_read", "id": 99999999}', "not_found"),
+]
+
+
+async def test_each_bad_frame_gets_an_error_and_harms_no_one(daphne, ws_client):
+    alice, bob = await sync_to_async(factories.user)("alice"), await sync_to_async(factories.user)("bob")
+    server = await asyncio.to_thread(daphne)
+    attacker, bystander = await ws_client(server, alice), await ws_client(server, bob)
+    await attacker.frame("hello")
+    await bystander.frame("hello")
+    for text, code in BAD_FRAMES:
+        await attacker.connection.send(text)
+        error = await attacker.frame("error")
+        assert error["code"] == code, text[:60]
+    await attacker.connection.send(b"\x00\xff binary")
+    assert (await attacker.frame("error"))["code"] == "binary_not_supported"
+    for socket in (attacker, bystander):
+        await socket.send({"type": "ping"})
+        assert await socket.frame("pong") == {"type": "pong"}
+    await attacker.close()
+    await bystander.close()
+    log = server.log_text()
+    assert "Traceback" not in log and "1011" not in log
+
+
+async def test_an_oversized_frame_closes_with_1009(daphne, ws_client):
+    alice = await sync_to_async(factories.user)("alice")
+    await sync_to_async(factories.room)("general")
+    server = await asyncio.to_thread(daphne)
+    for path in ("/ws/notifications/", "/ws/chat/general/"):
+        # Over our limit; over daphne's own; 10,000 levels of nesting.
+        for payload in ("x" * 17_000, "x" * 200_000, "[" * 10_000 + "]" * 10_000):
+            socket = await ws_client(server, alice, path=path)
+            await socket.frame(skip=("heartbeat",))
+            await socket.connection.send(payload)
+            code, _ = await socket.closed()
+            assert code == 1009, (path, len(payload))
+    assert "Traceback" not in server.log_text()
+
+
+async def test_more_than_the_socket_limit_per_user_is_refused_with_4429(daphne, ws_client):
+    alice, bob = await sync_to_async(factories.user)("alice"), await sync_to_async(factories.user)("bob")
+    server = await asyncio.to_thread(daphne)
+    sockets = await asyncio.gather(*(ws_client(server, alice) for _ in range(20)))
+    for socket in sockets:
+        await socket.frame("hello")
+    extra = await ws_client(server, alice)
+    code, frames = await extra.closed()
+    assert code == 4429
+    assert frames == [{"type": "closing", "reason": "too_many_sockets"}]
+    # Another user is not affected, and a closed socket frees a place.
+    bobs = await ws_client(server, bob)
+    await bobs.frame("hello")
+    await sockets[0].close()
+    await asyncio.sleep(0.3)
+    again = await ws_client(server, alice)
+    await again.frame("hello")
+    for socket in [*sockets[1:], bobs, again]:
+        await socket.close()
+
+
+def p99(samples):
+    return statistics.quantiles(samples, n=100)[98]
+
+
+@pytest.mark.redis
+async def test_a_flood_is_throttled_and_closed_while_others_keep_their_latency(daphne, ws_client, redis_layer):
+    users = [await sync_to_async(factories.user)(f"user{i}") for i in range(10)]
+    actor = await sync_to_async(factories.user)("actor")
+    attacker_user = await sync_to_async(factories.user)("attacker")
+    server = await asyncio.to_thread(daphne, redis_url=redis_layer)
+    sockets = {user.pk: await ws_client(server, user) for user in users}
+    for socket in sockets.values():
+        await socket.frame("hello")
+
+    async def latencies(rounds):
+        samples = []
+        for i in range(rounds):
+            user = users[i % len(users)]
+            started = time.perf_counter()
+            await sync_to_async(notify.send)(actor, recipient=user, verb="pinged")
+            await sockets[user.pk].frame("notification")
+            samples.append(time.perf_counter() - started)
+        return samples
+
+    await latencies(10)  # warm up
+    quiet = await latencies(100)
+    rss_before = rss_bytes(server.proc.pid)
+
+    cookie = await sync_to_async(session_cookie)(attacker_user)
+    flooder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.security.flood_client",
+        server.ws_url + "/ws/notifications/",
+        server.url,
+        cookie,
+        "3",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    await asyncio.sleep(0.3)
+    loud = await latencies(100)
+    out, _ = await flooder.communicate()
+    closes = json.loads(out)
+    rss_after = rss_bytes(server.proc.pid)
+
+    # Every socket of the flood was closed with 4429 but the last, which the
+    # flooder closed itself when its time was up.
+    assert len(closes) > 3 and all(code == 4429 for code in closes[:-1]), closes
+    quiet_p99, loud_p99 = p99(quiet), p99(loud)
+    print(
+        f"p99 without flood {quiet_p99 * 1000:.1f} ms, with flood {loud_p99 * 1000:.1f} ms; "
+        f"RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB; attacker closed {len(closes) - 1} times"
+    )
+    # 2x, with 10 ms of allowance for scheduling noise on a shared 2-core machine.
+    assert loud_p99 <= 2 * quiet_p99 + 0.010
+    assert rss_after - rss_before < 32 * 2**20
+    for socket in sockets.values():
+        await socket.close()
+    assert "Traceback" not in server.log_text()
