@@ -169,8 +169,8 @@ def daphne(transactional_db: Any) -> Iterator[Callable[..., Daphne]]:
     ``daphne()`` with the in-memory layer, ``daphne(redis_url=...)`` with Redis."""
     servers: list[Daphne] = []
 
-    def start(redis_url: str | None = None, **env: str) -> Daphne:
-        server = start_daphne(database_url=_database_url(), redis_url=redis_url, extra_env=env)
+    def start(redis_url: str | None = None, application: str = "project.asgi:application", **env: str) -> Daphne:
+        server = start_daphne(database_url=_database_url(), redis_url=redis_url, extra_env=env, application=application)
         servers.append(server)
         return server
 

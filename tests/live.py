@@ -86,8 +86,14 @@ def daphne_env(*, database_url: str, redis_url: str | None, extra_env: dict[str,
     return env
 
 
-def start_daphne(*, database_url: str, redis_url: str | None, extra_env: dict[str, str] | None = None) -> Daphne:
-    """A daphne process serving project.asgi with tests.settings."""
+def start_daphne(
+    *,
+    database_url: str,
+    redis_url: str | None,
+    extra_env: dict[str, str] | None = None,
+    application: str = "project.asgi:application",
+) -> Daphne:
+    """A daphne process serving ``application`` with tests.settings."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     env = daphne_env(database_url=database_url, redis_url=redis_url, extra_env=extra_env)
@@ -106,7 +112,7 @@ def start_daphne(*, database_url: str, redis_url: str | None, extra_env: dict[st
             "16384",
             "--websocket_connect_timeout",
             "30",
-            "project.asgi:application",
+            application,
         ],
         cwd=ROOT,
         env=env,

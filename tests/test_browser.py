@@ -80,6 +80,21 @@ def test_a_dropped_push_reaches_the_page_within_a_heartbeat(daphne, new_page, al
     page.wait_for_selector(".nf-item:has-text('sent a dropped message')", timeout=2000)
 
 
+def test_a_dropped_push_reaches_the_page_with_the_next_push(daphne, new_page, alice, bob, redis_layer):
+    # No heartbeat within the test: only the next push can reveal the drop.
+    server = daphne(redis_url=redis_layer, NOTIFICATIONS_HEARTBEAT_SECONDS="300")
+    page = new_page()
+    browser_login(page, server, "alice")
+    connected(page)
+    Notification.objects.create(recipient=alice, actor=bob, verb="sent a dropped message")
+    notify.send(bob, recipient=alice, verb="sent a later message")
+    # The later push says 2 unread where the page expected 1: it syncs.
+    wait_badge(page, "2", timeout=2000)
+    page.click("[data-notifications-toggle]")
+    page.wait_for_selector(".nf-item:has-text('sent a dropped message')", timeout=2000)
+    page.wait_for_selector(".nf-item:has-text('sent a later message')", timeout=2000)
+
+
 def test_the_inbox_page_is_live(daphne, new_page, alice, bob, redis_layer):
     server = daphne(redis_url=redis_layer)
     page = new_page()

@@ -25,9 +25,18 @@ a connection whose unsent data passes ``REALTIME_SEND_BACKLOG_BYTES``
 (default 1 MiB). A close frame would wait behind that same backlog, so the
 connection is aborted and the client sees 1006; it reconnects and syncs.
 
+A send that races the client's close (a push to a socket whose client has
+just gone) made autobahn raise ``Disconnected`` into the application, which
+daphne logs as "Exception inside application". ``apply()`` drops such sends.
+
+daphne also silently drops an empty message (``send(text_data="")``), because
+it tests the payload for truth; Autobahn's fuzzer (cases 1.1.1, 1.2.1, 6.1.x)
+found it. ``apply()`` sends empty messages.
+
 ``apply()`` lets daphne's protocol send the RFC endpoint codes, makes
 autobahn fail connections with a close frame, applies the message size limit
-to incoming messages only, and bounds the send backlog.
+to incoming messages only, sends empty messages, drops sends to a closing
+socket, and bounds the send backlog.
 It changes nothing else, runs once, and does nothing when daphne is not
 installed.
 """
@@ -78,6 +87,12 @@ def apply() -> None:
     server_send = WebSocketProtocol.serverSend
 
     def serverSend(self: Any, content: Any, binary: bool = False) -> None:
+        if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
+            # The client is gone or going; autobahn would raise Disconnected
+            # into the application, which daphne logs as a crash. The
+            # consumer gets websocket.disconnect next, and the client syncs
+            # whatever it missed when it comes back.
+            return
         limit = send_backlog_bytes()
         if _backlog(self.transport) > limit:
             if not getattr(self, "_realtime_aborted", False):
@@ -92,6 +107,20 @@ def apply() -> None:
             self.maxMessagePayloadSize = limit
 
     WebSocketProtocol.serverSend = serverSend
+
+    handle_reply = WebSocketProtocol.handle_reply
+
+    def handle_reply_with_empty(self: Any, message: dict[str, Any]) -> None:
+        if message.get("type") == "websocket.send" and self.state != self.STATE_CONNECTING:
+            if message.get("text") == "" and message.get("bytes") is None:
+                self.serverSend("", False)
+                return
+            if message.get("bytes") == b"" and message.get("text") is None:
+                self.serverSend(b"", True)
+                return
+        handle_reply(self, message)
+
+    WebSocketProtocol.handle_reply = handle_reply_with_empty
 
 
 def send_backlog_bytes() -> int:

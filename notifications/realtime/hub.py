@@ -33,6 +33,10 @@ MAX_CONCURRENT_LAYER_OPS = 64
 # How often the hub re-adds its groups. channels-redis forgets a group member
 # after group_expiry, and a Redis restarted empty forgets all of them.
 DEFAULT_REFRESH_SECONDS = 60.0
+# The longest wait between attempts to reach a channel layer that is down.
+# Short, so pushes resume within about a second of Redis coming back; an
+# attempt against a stopped Redis is one refused connection.
+MAX_RETRY_SECONDS = 1.0
 
 
 class Member(Protocol):
@@ -173,7 +177,7 @@ class Hub:
                 # expected, so it is logged in one line, not as a traceback.
                 logger.warning("hub receive failed (%r); retrying in %.1fs", exc, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, MAX_RETRY_SECONDS)
                 try:
                     self._registered.clear()
                     await self._refresh()

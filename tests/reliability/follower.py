@@ -46,7 +46,14 @@ class Follower:
                     else:
                         await self.sync(self.cursor)
                 elif kind == "notification":
-                    self.add(frame["notification"]["id"])
+                    # As client.js: a count that rises by more than this push
+                    # reveals a dropped push in between.
+                    item = frame["notification"]
+                    fresh = item["id"] not in self.ids
+                    self.add(item["id"])
+                    expected = None if self.unread_count is None else self.unread_count + int(item["unread"])
+                    if fresh and expected is not None and frame["unread_count"] > expected:
+                        await self.sync(self.cursor)
                     self.unread_count = frame["unread_count"]
                 elif kind == "sync":
                     for item in frame["notifications"]:

@@ -7,10 +7,11 @@
 //
 // Events: "frame" (detail: every server frame), "status" (detail:
 // { connected, stopped, code }). It reconnects with jittered backoff, and
-// stops for good on 4401 (not logged in), 4403 (not allowed) and 4408
-// (session ended).
+// stops for good on 4401 (not logged in) and 4403 (not allowed). After 4408
+// (session ended) it reconnects, and a dead session then gets 4401.
 
-const FINAL_CODES = new Set([4401, 4403, 4408]);
+const FINAL_CODES = new Set([4401, 4403]);
+const RECONNECT_BASE_MS = 2000;
 
 export class ChatSocket extends EventTarget {
   constructor(url, { maxBackoff = 30000 } = {}) {
@@ -60,10 +61,11 @@ export class ChatSocket extends EventTarget {
       this.stopped = stopped;
       this.emit("status", { connected: false, stopped, code: event.code });
       if (stopped) return;
-      // Full jitter, so a restarted server is not hit by everyone at once.
-      const ceiling = Math.min(this.maxBackoff, 500 * 2 ** this.attempt);
+      // Full jitter (up to 2 s, then 4 s, 8 s...), so the clients of a server
+      // that died do not all reconnect in the same second.
+      const ceiling = Math.min(this.maxBackoff, RECONNECT_BASE_MS * 2 ** this.attempt);
       this.attempt += 1;
-      setTimeout(() => this.connect(), ceiling / 2 + Math.random() * (ceiling / 2));
+      setTimeout(() => this.connect(), Math.random() * ceiling);
     });
   }
 

@@ -15,6 +15,7 @@
 //   notifications:dismissed     detail: { id }
 
 const SEEN_LIMIT = 2000;
+const RECONNECT_BASE_MS = 2000;
 
 export class NotificationsClient extends EventTarget {
   // `seen`: ids the page already shows, so a sync that replays them (see
@@ -101,11 +102,13 @@ export class NotificationsClient extends EventTarget {
       this.emit("notifications:status", { connected: false, stopped: true, code: event.code });
       return;
     }
-    // Exponential backoff with full jitter, so that a restarted server is not
-    // hit by every client in the same second.
-    const ceiling = Math.min(this.maxBackoff, 500 * 2 ** this.attempt);
+    // Exponential backoff with full jitter (a random delay up to 2 s, then
+    // 4 s, 8 s... at most maxBackoff), so that the clients of a server that
+    // died spread their reconnects over the next seconds instead of hitting
+    // the survivors all at once.
+    const ceiling = Math.min(this.maxBackoff, RECONNECT_BASE_MS * 2 ** this.attempt);
     this.attempt += 1;
-    setTimeout(() => this.connect(), ceiling / 2 + Math.random() * (ceiling / 2));
+    setTimeout(() => this.connect(), Math.random() * ceiling);
   }
 
   onFrame(frame) {
@@ -123,10 +126,19 @@ export class NotificationsClient extends EventTarget {
           this.lastId = frame.last_id;
         }
         break;
-      case "notification":
+      case "notification": {
+        // A push that raises the count by more than itself reveals a push
+        // the layer dropped in between (while later ones got through, so
+        // neither the heartbeat's newest id nor its count would show it).
+        // The sync's overlap replays the missing one; a false alarm (two
+        // pushes computed their counts after both committed) costs one sync.
+        const fresh = !this.seen.has(frame.notification.id);
+        const expected = this.unreadCount === null ? null : this.unreadCount + (frame.notification.unread ? 1 : 0);
         this.receive(frame.notification);
+        if (fresh && expected !== null && frame.unread_count > expected) this.send({ type: "sync", after: this.lastId });
         this.setCount(frame.unread_count);
         break;
+      }
       case "sync":
         for (const item of frame.notifications) this.receive(item);
         if (!frame.complete) {

@@ -112,8 +112,8 @@ function notify_connect(url, attempt) {
         notify_socket_up = false;
         notify_poll();
         if (event.code === 4401 || event.code === 4403) return; // not logged in: polling only
-        const ceiling = Math.min(30000, 1000 * 2 ** attempt);
-        setTimeout(() => notify_connect(url, attempt + 1), ceiling / 2 + Math.random() * ceiling / 2);
+        const ceiling = Math.min(30000, 2000 * 2 ** attempt);
+        setTimeout(() => notify_connect(url, attempt + 1), Math.random() * ceiling);
     });
 }
 
