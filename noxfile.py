@@ -41,8 +41,20 @@ def interpreter(version: str) -> str:
     [nox.param(interpreter(py), dj, id=f"python{py}-django{dj}") for py, dj in MATRIX],
 )
 def tests(session: nox.Session, django: str) -> None:
+    """The suite on each supported Python and Django. The fault tests and the
+    fuzzer take minutes and do not depend on these versions; `make test` and
+    the `oldest` session run them."""
     session.install(f"Django~={django}.0", ".[daphne,hiredis]", *TEST_DEPENDENCIES)
-    session.run("python", "-m", "pytest", "-q", "-m", "not browser and not packaging", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-m",
+        "not browser and not packaging and not conformance",
+        "--ignore=tests/reliability",
+        *session.posargs,
+    )
 
 
 # The lower bound of every range in pyproject.toml, so the ranges are tested.
