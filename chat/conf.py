@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FRAME_BYTES": 16 * 1024,
     "FRAMES_PER_SECOND": 20,
     "FRAME_BURST": 40,
-    # Open room sockets per user per server process; one more closes with 4429.
+    # Open room sockets per user (across processes with Redis); one more closes with 4429.
     "MAX_SOCKETS_PER_USER": 20,
 }
 

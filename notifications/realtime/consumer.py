@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from . import socket_limit
 from .frames import JSONDecodeError, decode, encode
 from .hub import Hub, get_hub
 
@@ -52,9 +54,12 @@ class FrameError(Exception):
         self.message = message
 
 
+CONTROL_GROUP_PREFIX = "realtime.user."
+
+
 def control_group(user_id: int) -> str:
     """Every socket of a user, in any app, for revocation."""
-    return f"realtime.user.{user_id}"
+    return f"{CONTROL_GROUP_PREFIX}{user_id}"
 
 
 class TokenBucket:
@@ -74,6 +79,19 @@ class TokenBucket:
         return False
 
 
+async def keep_sockets_alive(hub: Hub) -> None:
+    """Every third of socket_limit.ENTRY_SECONDS, in every server: renew the
+    shared count's entries of this server's open sockets."""
+    entries = [
+        (member.socket_kind(), member.user.pk, member.socket_id)
+        for group, members in list(hub.members.items())
+        if group.startswith(CONTROL_GROUP_PREFIX)
+        for member in tuple(members)
+        if getattr(member, "socket_id", None)
+    ]
+    await socket_limit.keep_alive(hub.layer, entries)
+
+
 class RealtimeConsumer(AsyncWebsocketConsumer):
     """Auth, limits, validation and hub membership for a JSON socket."""
 
@@ -88,8 +106,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     rate_burst = 40.0
     # Refused frames (rate-limited or invalid) tolerated before closing.
     max_strikes = 50
-    # Open sockets of this consumer class per user per process; one more is
-    # closed with 4429.
+    # Open sockets of this consumer class per user, across processes when
+    # the layer is channels-redis (socket_limit.py); one more is closed with 4429.
     max_sockets_per_user = 20
 
     user: Any
@@ -144,9 +162,22 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # so that the snapshot (`hello`) is always a socket's first frame.
         self.held_frames: list[str] | None = []
         # The control group first: Hub.join adds the member before its first
-        # await, which is what makes the socket count above exact.
+        # await, which is what makes the process's own count above exact.
         self.joined_groups.append(control_group(self.user.pk))
         await self.hub.join(self.joined_groups[0], self)
+        # Then the count across processes (with Redis).
+        self.socket_id = uuid.uuid4().hex
+        if not await socket_limit.admit(
+            self.hub.layer,
+            kind=self.socket_kind(),
+            user_id=self.user.pk,
+            socket_id=self.socket_id,
+            limit=self.max_sockets_per_user,
+        ):
+            self.socket_id = None
+            await self.close_with(CloseCode.RATE_LIMITED, "too_many_sockets")
+            return
+        self.hub.every("realtime.sockets", socket_limit.ENTRY_SECONDS / 3, keep_sockets_alive)
         for group in await self.groups_for_user():
             await self.hub.join(group, self)
             self.joined_groups.append(group)
@@ -154,6 +185,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         held, self.held_frames = self.held_frames or [], None
         for text in held:
             await self.send_encoded(text)
+
+    def socket_kind(self) -> str:
+        return type(self).__qualname__
 
     def sockets_of_user(self) -> int:
         """This user's open sockets of this kind in this process. Counting and
@@ -173,6 +207,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if hub is not None:
             for group in self.joined_groups:
                 hub.leave(group, self)
+            socket_id, self.socket_id = getattr(self, "socket_id", None), None
+            if socket_id is not None:
+                await socket_limit.release(
+                    hub.layer, kind=self.socket_kind(), user_id=self.user.pk, socket_id=socket_id
+                )
         self.joined_groups = []
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -97,6 +97,26 @@ async def test_more_than_the_socket_limit_per_user_is_refused_with_4429(daphne, 
         await socket.close()
 
 
+@pytest.mark.redis
+async def test_the_socket_limit_counts_across_processes(daphne, ws_client, redis_layer):
+    alice = await sync_to_async(factories.user)("alice")
+    servers = await asyncio.gather(
+        *(asyncio.to_thread(daphne, redis_url=redis_layer, NOTIFICATIONS_MAX_SOCKETS_PER_USER="6") for _ in range(2))
+    )
+    sockets = [await ws_client(servers[i % 2], alice) for i in range(6)]
+    for socket in sockets:
+        await socket.frame("hello")
+    for server in servers:  # three on each: the seventh is refused on either
+        extra = await ws_client(server, alice)
+        assert await extra.closed() == (4429, [{"type": "closing", "reason": "too_many_sockets"}])
+    await sockets[0].close()  # one closed on the first frees a place on the second
+    await asyncio.sleep(0.3)
+    again = await ws_client(servers[1], alice)
+    await again.frame("hello")
+    for socket in [*sockets[1:], again]:
+        await socket.close()
+
+
 def p99(samples):
     return statistics.quantiles(samples, n=100)[98]
 
