@@ -44,11 +44,13 @@ test-matrix: $(VENV)/.test-deps
 bench: $(VENV)/.test-deps
 	$(BIN)/python bench/fanout.py --users 1000 5000 --processes 1 2 --rounds 5
 	$(BIN)/python bench/chat.py --members 200 --senders 50 --rate 10 --seconds 20 --processes 2
+	$(BIN)/python bench/personal.py --users 2000 --processes 2 --rate 200 --seconds 10
 
 ## A few seconds per scenario at 1,000 users; fails if a frame was lost. CI runs it as a smoke test.
 bench-quick: $(VENV)/.test-deps
 	$(BIN)/python bench/fanout.py --users 1000 --processes 1 --rounds 2
 	$(BIN)/python bench/chat.py --members 200 --senders 50 --rate 10 --seconds 5 --processes 2
+	$(BIN)/python bench/personal.py --users 1000 --processes 2 --rate 100 --seconds 3
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff format --check .

@@ -11,30 +11,18 @@ waits for a line on stdin, sends, then prints one JSON line:
 
 import asyncio
 import json
-import resource
 import sys
 import time
 
 import websockets
+from connect import open_all, raise_open_file_limit
 
 
 async def main() -> None:
     spec = json.loads(sys.stdin.readline())
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
 
-    async def open_socket(url: str, cookie: str | None) -> websockets.ClientConnection:
-        headers = {"Origin": spec["origin"]}
-        if cookie:
-            headers["Cookie"] = cookie
-        connection = await websockets.connect(
-            url, additional_headers=headers, open_timeout=60, ping_interval=None, max_queue=None
-        )
-        for _ in range(spec["greeting"]):
-            await asyncio.wait_for(connection.recv(), 30)
-        return connection
-
-    connections = await asyncio.gather(*(open_socket(url, cookie) for url, cookie in spec["targets"]))
+    connections = await open_all(spec["targets"], spec["origin"], spec.get("greeting", 0))
     received: dict[str, list[float]] = {}
     total = int(spec["rate"] * spec["seconds"])
 

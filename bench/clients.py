@@ -11,34 +11,20 @@ per socket, null where nothing arrived.
 import asyncio
 import contextlib
 import json
-import resource
 import sys
 import time
 
 import websockets
+from connect import open_all, raise_open_file_limit
 
 
 async def main() -> None:
     spec = json.loads(sys.stdin.readline())
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
     marker = spec["marker"].encode()
     rounds = spec["rounds"]
-    gate = asyncio.Semaphore(100)
 
-    async def open_socket(url: str, cookie: str | None) -> websockets.ClientConnection:
-        headers = {"Origin": spec["origin"]}
-        if cookie:
-            headers["Cookie"] = cookie
-        async with gate:
-            connection = await websockets.connect(
-                url, additional_headers=headers, open_timeout=120, ping_interval=None, max_queue=None
-            )
-            if spec.get("greeting"):
-                await asyncio.wait_for(connection.recv(), 60)
-            return connection
-
-    connections = await asyncio.gather(*(open_socket(url, cookie) for url, cookie in spec["targets"]))
+    connections = await open_all(spec["targets"], spec["origin"], spec.get("greeting", 0))
     print(f"ready {len(connections)}", flush=True)
     stamps: list[list[float | None]] = [[None] * len(connections) for _ in range(rounds)]
 

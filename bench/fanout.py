@@ -116,25 +116,19 @@ def prepare_database(users: int) -> list[str]:
     return cookies
 
 
-def start_clients(targets: list[list], origin: str, marker: str, rounds: int, greeting: bool) -> list:
+def launch_clients(script: str, targets: list[list], spec: dict) -> list:
+    """Client processes of ``bench/<script>``, SOCKETS_PER_CLIENT sockets each,
+    once every one has reported "ready"."""
     clients = []
     for start in range(0, len(targets), SOCKETS_PER_CLIENT):
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "clients.py")],
+            [sys.executable, str(ROOT / "bench" / script)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
         )
-        spec = {
-            "targets": targets[start : start + SOCKETS_PER_CLIENT],
-            "origin": origin,
-            "marker": marker,
-            "rounds": rounds,
-            "timeout": 30 + rounds * 3,
-            "greeting": greeting,
-        }
-        process.stdin.write(json.dumps(spec) + "\n")
+        process.stdin.write(json.dumps({**spec, "targets": targets[start : start + SOCKETS_PER_CLIENT]}) + "\n")
         process.stdin.flush()
         clients.append(process)
     for process in clients:
@@ -142,6 +136,11 @@ def start_clients(targets: list[list], origin: str, marker: str, rounds: int, gr
         if not line.startswith("ready"):
             raise RuntimeError(f"a client process failed to connect: {line!r}")
     return clients
+
+
+def start_clients(targets: list[list], origin: str, marker: str, rounds: int, greeting: bool) -> list:
+    spec = {"origin": origin, "marker": marker, "rounds": rounds, "timeout": 30 + rounds * 3, "greeting": greeting}
+    return launch_clients("clients.py", targets, spec)
 
 
 def collect(clients: list, triggers: list[float]) -> dict:

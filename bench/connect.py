@@ -1,0 +1,31 @@
+"""Opening many WebSockets from one client process, shared by the client scripts."""
+
+import asyncio
+import resource
+
+import websockets
+
+
+def raise_open_file_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def open_all(targets: list[list], origin: str, greeting: int) -> list[websockets.ClientConnection]:
+    """Connect to each [url, cookie_or_null], 100 handshakes at a time, and
+    read ``greeting`` frames on each (servers that send a snapshot first)."""
+    gate = asyncio.Semaphore(100)
+
+    async def open_socket(url: str, cookie: str | None) -> websockets.ClientConnection:
+        headers = {"Origin": origin}
+        if cookie:
+            headers["Cookie"] = cookie
+        async with gate:
+            connection = await websockets.connect(
+                url, additional_headers=headers, open_timeout=120, ping_interval=None, max_queue=None
+            )
+            for _ in range(int(greeting)):
+                await asyncio.wait_for(connection.recv(), 60)
+            return connection
+
+    return await asyncio.gather(*(open_socket(url, cookie) for url, cookie in targets))

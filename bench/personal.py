@@ -1,0 +1,202 @@
+"""Personal notification latency: while M users are connected over N daphne
+processes, this process commits `notify.send` calls at a steady rate to
+random users; ours against the same path done by hand (a Redis publish to a
+`websockets` server that forwards to the user's sockets).
+
+    python bench/personal.py --users 2000 --processes 2 --rate 200 --seconds 10
+
+Measures the time from just before `notify.send` (for raw, the publish) to
+the frame's arrival, and checks that every id arrives exactly once. Writes
+bench/results/personal.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from fanout import (
+    REDIS_URL,
+    RESULTS,
+    ROOT,
+    SOCKETS_PER_CLIENT,
+    free_port,
+    launch_clients,
+    prepare_database,
+    ratio,
+    start_daphne,
+    summarize,
+    wait_port,
+)
+
+
+def start_collectors(targets: list[list], origin: str, greeting: int) -> list:
+    return launch_clients("personal_clients.py", targets, {"origin": origin, "greeting": greeting})
+
+
+SENDERS = 2
+
+
+def send_steadily(rate: float, seconds: float, send) -> list[tuple[int, int]]:
+    """Call ``send(n)`` `rate` times a second, each call at its scheduled
+    time, from SENDERS threads (one call waits for its commit and publish);
+    returns the (user index, id) pairs in the order they were scheduled."""
+    total = int(rate * seconds)
+    sent: list = [None] * total
+    start = time.monotonic()
+
+    def sender(first: int) -> None:
+        from django.db import connections
+
+        try:
+            for n in range(first, total, SENDERS):
+                time.sleep(max(0.0, start + n / rate - time.monotonic()))
+                sent[n] = send(n)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sent
+
+
+def check(clients: list, sent: list[tuple[int, int]], offset: int) -> dict:
+    time.sleep(3)  # let the last frames arrive
+    for process in clients:
+        process.stdin.write("stop\n")
+        process.stdin.flush()
+    received: dict[tuple[int, int], int] = {}
+    latencies = []
+    for base, process in enumerate(clients):
+        for index, item_id, sent_at, received_at in json.loads(process.stdout.readline()):
+            key = (base * SOCKETS_PER_CLIENT + index + offset, item_id)
+            received[key] = received.get(key, 0) + 1
+            latencies.append((received_at - sent_at) * 1000)
+        process.wait(timeout=30)
+    expected = set(sent)
+    missed = expected - received.keys()
+    lost = len(missed)
+    if missed:
+        order = {key: n for n, key in enumerate(sent)}
+        print(f"lost, by position in the send order: {sorted(order[k] for k in missed)[:20]}...", file=sys.stderr)
+    duplicates = sum(count - 1 for count in received.values())
+    stray = len(received.keys() - expected)
+    latencies.sort()
+    return {**summarize(latencies, lost), "duplicates": duplicates, "stray": stray, "sent": len(sent)}
+
+
+def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from notifications.signals import notify
+
+    users = list(get_user_model().objects.filter(pk__in=user_ids).order_by("pk"))
+    actor = users[0]
+    ports = [free_port() for _ in range(args.processes)]
+    servers = [start_daphne("project.asgi:application", port) for port in ports]
+    try:
+        targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/notifications/", c] for i, c in enumerate(cookies)]
+        clients = start_collectors(targets, f"http://127.0.0.1:{ports[0]}", 1)
+        picks = random.Random(1).choices(range(len(users)), k=int(args.rate * args.seconds))
+
+        def send(n: int) -> tuple[int, int]:
+            index = picks[n]
+            [(_, [created])] = notify.send(actor, recipient=users[index], verb="bench", sent=time.time())
+            return index, created.id
+
+        started = time.monotonic()
+        sent = send_steadily(args.rate, args.seconds, send)
+        print(f"ours: sending took {time.monotonic() - started:.1f} s", file=sys.stderr)
+        return check(clients, sent, 0)
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=15)
+
+
+def run_raw(users: int, args: argparse.Namespace) -> dict:
+    import redis
+
+    ports = [free_port() for _ in range(args.processes)]
+    servers = [
+        subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_personal_server.py"), str(p), REDIS_URL], cwd=ROOT)
+        for p in ports
+    ]
+    try:
+        for port in ports:
+            wait_port(port)
+        targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/u/{i}", None] for i in range(users)]
+        clients = start_collectors(targets, f"http://127.0.0.1:{ports[0]}", 0)
+        client = redis.Redis.from_url(REDIS_URL)
+        picks = random.Random(1).choices(range(users), k=int(args.rate * args.seconds))
+
+        def send(n: int) -> tuple[int, int]:
+            index = picks[n]
+            frame = {"type": "notification", "user": index, "notification": {"id": n, "data": {"sent": time.time()}}}
+            client.publish("bench:personal", json.dumps(frame, separators=(",", ":")))
+            return index, n
+
+        sent = send_steadily(args.rate, args.seconds, send)
+        return check(clients, sent, 0)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=15)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=200, help="notifications per second")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    args = parser.parse_args()
+
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    cookies = prepare_database(args.users)
+    from django.contrib.auth import get_user_model
+
+    user_ids = list(get_user_model().objects.order_by("pk").values_list("pk", flat=True))
+    row = {"users": args.users, "processes": args.processes, "rate": args.rate, "seconds": args.seconds}
+    row["raw"] = run_raw(args.users, args)
+    row["ours"] = run_ours(cookies, user_ids, args)
+    print(json.dumps(row), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "personal.json").write_text(json.dumps(row, indent=2))
+    lines = [
+        "| users | processes | rate/s | server | p50 ms | p99 ms | max ms | sent | lost | duplicates | p99 vs raw |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in ("raw", "ours"):
+        r = row[name]
+        lines.append(
+            f"| {args.users} | {args.processes} | {args.rate:g} | {name} | {r['p50']} | {r['p99']} | {r['max']} "
+            f"| {r['sent']} | {r['missing']} | {r['duplicates']} | {ratio(r['p99'], row['raw']['p99'])} |"
+        )
+    table = "\n".join(lines)
+    print("\n" + table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n")
+    ours = row["ours"]
+    if ours["missing"] or ours["duplicates"] or ours["stray"]:
+        print(
+            f"ours lost {ours['missing']}, duplicated {ours['duplicates']}, misrouted {ours['stray']}", file=sys.stderr
+        )
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
