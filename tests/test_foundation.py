@@ -72,7 +72,9 @@ def test_a_missing_secret_key_is_an_error_when_debug_is_off():
 
 
 @pytest.mark.django_db
-def test_seed_demo_creates_the_demo_users_once(settings):
+def test_seed_demo_creates_the_demo_users_and_rooms_once(settings):
+    from chat.models import Room
+
     settings.DEBUG = True
     call_command("seed_demo", stdout=io.StringIO())
     call_command("seed_demo", stdout=io.StringIO())
@@ -80,6 +82,11 @@ def test_seed_demo_creates_the_demo_users_once(settings):
     assert [u.username for u in users] == ["admin", "alice", "bob", "carol"]
     assert all(u.check_password("demo") for u in users)
     assert [u.username for u in users if u.is_superuser] == ["admin"]
+    rooms = {room.slug: room for room in Room.objects.all()}
+    assert set(rooms) == {"general", "team"}
+    assert not rooms["general"].is_private
+    assert rooms["team"].is_private
+    assert {u.username for u in rooms["team"].members.all()} == {"alice", "bob"}
 
 
 @pytest.mark.django_db
