@@ -46,6 +46,9 @@ def test_alice_and_bob_chat_in_team(daphne, new_page):
         "() => document.querySelectorAll('[data-testid=online] li').length === 2", timeout=2000
     )
 
+    # Nothing older to load in a new room.
+    assert not alice_page.is_visible("[data-role=older]")
+
     # Each sees the other's message within a second.
     started = time.monotonic()
     send(alice_page, "hello bob")
