@@ -45,6 +45,7 @@ bench: $(VENV)/.test-deps
 	$(BIN)/python bench/fanout.py --users 1000 5000 --processes 1 2 --rounds 5
 	$(BIN)/python bench/chat.py --members 200 --senders 50 --rate 10 --seconds 20 --processes 2
 	$(BIN)/python bench/personal.py --users 2000 --processes 2 --rate 200 --seconds 10
+	$(BIN)/python bench/storm.py --users 5000 --processes 2 --spread 10
 
 ## A few seconds per scenario at 1,000 users; fails if a frame was lost. CI runs it as a smoke test.
 bench-quick: $(VENV)/.test-deps

@@ -65,8 +65,13 @@ def server_env() -> dict[str, str]:
 
 
 def start_daphne(app: str, port: int) -> subprocess.Popen:
+    # BENCH_PROFILE=DIR runs each server under pyinstrument (pip install
+    # pyinstrument) and writes its profile to DIR/daphne-<port>.txt on exit.
+    profile = os.environ.get("BENCH_PROFILE")
+    runner = ["-m", "pyinstrument", "--show-all", "-r", "text", "-o", f"{profile}/daphne-{port}.txt"] if profile else []
     args = [
         sys.executable,
+        *runner,
         "-m",
         "daphne",
         "-e",

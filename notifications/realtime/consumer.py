@@ -167,13 +167,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.hub.join(self.joined_groups[0], self)
         # Then the count across processes (with Redis).
         self.socket_id = uuid.uuid4().hex
-        if not await socket_limit.admit(
+        admitted = await socket_limit.admit(
             self.hub.layer,
             kind=self.socket_kind(),
             user_id=self.user.pk,
             socket_id=self.socket_id,
             limit=self.max_sockets_per_user,
-        ):
+        )
+        if not admitted:
             self.socket_id = None
             await self.close_with(CloseCode.RATE_LIMITED, "too_many_sockets")
             return

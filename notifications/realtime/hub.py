@@ -64,7 +64,8 @@ class Hub:
         self.refresh_seconds = refresh_seconds
         self._registered: set[str] = set()
         self._adding: dict[str, asyncio.Future[None]] = {}
-        self._ops = asyncio.Semaphore(MAX_CONCURRENT_LAYER_OPS)
+        # Held around every layer operation the hub or its sockets make.
+        self.ops = asyncio.Semaphore(MAX_CONCURRENT_LAYER_OPS)
         self._tasks: list[asyncio.Task[None]] = []
         self._tickers: dict[str, asyncio.Task[None]] = {}
         self.loop = asyncio.get_running_loop()
@@ -123,7 +124,7 @@ class Hub:
         return self.members.get(group, set())
 
     async def _group_add(self, group: str) -> None:
-        async with self._ops:
+        async with self.ops:
             await self.layer.group_add(group, self.channel_name)
         self._registered.add(group)
 
@@ -131,7 +132,7 @@ class Hub:
         stale = self._registered - self.members.keys()
         for group in stale:
             self._registered.discard(group)
-            async with self._ops:
+            async with self.ops:
                 await self.layer.group_discard(group, self.channel_name)
         for group in list(self.members):
             await self._group_add(group)

@@ -1,0 +1,88 @@
+"""Connect storm: N clients with real sessions connect within a window, as
+after a deploy, to P daphne processes.
+
+    python bench/storm.py --users 5000 --processes 2 --spread 10
+
+Reports failed handshakes by cause (HTTP status, close code, timeout), the
+time from each client's moment to its `hello` (p50, p99, max), and the
+handshakes per second per process. Writes bench/results/storm.json. The
+target: no failures, and every `hello` within 15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from fanout import REDIS_URL, RESULTS, free_port, launch_clients, prepare_database, start_daphne, summarize
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--spread", type=float, default=10, help="seconds over which the clients connect")
+    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    args = parser.parse_args()
+
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    cookies = prepare_database(args.users)
+    ports = [free_port() for _ in range(args.processes)]
+    servers = [start_daphne("project.asgi:application", port) for port in ports]
+    try:
+        targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/notifications/", c] for i, c in enumerate(cookies)]
+        start = time.time() + 3  # time for the client processes to start
+        spec = {"origin": f"http://127.0.0.1:{ports[0]}", "start": start, "spread": args.spread}
+        clients = []
+        for offset in range(0, len(targets), 1000):
+            clients += launch_clients(
+                "storm_clients.py", targets[offset : offset + 1000], {**spec, "offset": offset, "total": len(targets)}
+            )
+        results = []
+        for process in clients:
+            results += json.loads(process.stdout.readline())
+            process.wait(timeout=60)
+        finished = time.time()
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+    errors = Counter(error for _, error in results if error)
+    waits = sorted(wait * 1000 for wait, _ in results if wait is not None)
+    row = {
+        "users": args.users,
+        "processes": args.processes,
+        "spread": args.spread,
+        "hello": summarize(waits, sum(errors.values())),
+        "errors": dict(errors),
+        "per_process_per_second": round(len(waits) / args.processes / (finished - start), 1),
+    }
+    print(json.dumps(row), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "storm.json").write_text(json.dumps(row, indent=2))
+    hello = row["hello"]
+    table = "\n".join(
+        [
+            "| clients | processes | window s | failed | to hello p50 / p99 / max ms | handshakes/s per process |",
+            "|---|---|---|---|---|---|",
+            f"| {args.users} | {args.processes} | {args.spread:g} | {sum(errors.values())} {dict(errors) or ''} "
+            f"| {hello['p50']} / {hello['p99']} / {hello['max']} | {row['per_process_per_second']} |",
+        ]
+    )
+    print("\n" + table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n")
+    if errors or (hello["max"] or 0) > 15_000:
+        print("the storm target was missed", file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
