@@ -213,3 +213,34 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+# Tracebacks that Redis outages cause inside channels-redis itself, which the
+# product cannot catch: after each receive it starts a task that removes the
+# message from a backup queue, and if Redis is gone at that moment asyncio
+# logs "Task exception was never retrieved". The cost is that the message may
+# be received twice, which clients absorb by id.
+CHANNELS_REDIS_OUTAGE_NOISE = ("_clean_receive_backup",)
+
+
+CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+
+
+def unexpected_tracebacks(log: str, allowed: tuple[str, ...] = ()) -> list[str]:
+    """The tracebacks in a server log, each with the tracebacks chained to it
+    and the lines up to the next one, except those naming an allowed frame."""
+    groups: list[list[str]] = []
+    current: list[str] | None = None
+    previous = ""
+    for line in log.splitlines():
+        if line.startswith("Traceback (most recent call last):") and (
+            current is None or not previous.startswith(CHAINED)
+        ):
+            current = []
+            groups.append(current)
+        if current is not None:
+            current.append(line)
+        if line.strip():
+            previous = line
+    texts = ["\n".join(group) for group in groups]
+    return [text for text in texts if not any(name in text for name in allowed)]

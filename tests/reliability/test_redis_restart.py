@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async as sync_to_async
 from notifications.signals import notify
 from tests import factories
 from tests.conftest import session_cookie
-from tests.live import connect
+from tests.live import CHANNELS_REDIS_OUTAGE_NOISE, connect, unexpected_tracebacks
 
 pytestmark = [pytest.mark.daphne, pytest.mark.redis]
 
@@ -62,7 +62,7 @@ async def test_redis_restarted_empty_while_clients_stay_connected(daphne, own_re
                 break
     for server in servers:
         assert server.proc.poll() is None
-        assert "Traceback" not in server.log_text()
+        assert unexpected_tracebacks(server.log_text(), CHANNELS_REDIS_OUTAGE_NOISE) == []
     for socket in sockets:
         await socket.close()
 
