@@ -142,7 +142,7 @@ async def test_a_flood_is_throttled_and_closed_while_others_keep_their_latency(d
         return samples
 
     await latencies(10)  # warm up
-    quiet = await latencies(100)
+    quiet = await latencies(200)
     rss_before = rss_bytes(server.proc.pid)
 
     cookie = await sync_to_async(session_cookie)(attacker_user)
@@ -153,12 +153,12 @@ async def test_a_flood_is_throttled_and_closed_while_others_keep_their_latency(d
         server.ws_url + "/ws/notifications/",
         server.url,
         cookie,
-        "3",
+        "6",
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
     )
     await asyncio.sleep(0.3)
-    loud = await latencies(100)
+    loud = await latencies(200)
     out, _ = await flooder.communicate()
     closes = json.loads(out)
     rss_after = rss_bytes(server.proc.pid)
