@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from fanout import REDIS_URL, RESULTS, ROOT, free_port, prepare_database, ratio, start_daphne, summarize, wait_port
+from fanout import REDIS_URL, RESULTS, ROOT, daphnes, prepare_database, ratio, raw_servers, summarize
 
 
 def run(targets: list[list], origin: str, args: argparse.Namespace, greeting: int) -> dict:
@@ -69,29 +68,17 @@ def run_ours(cookies: list[str], args: argparse.Namespace) -> dict:
     from chat.services import room_create
 
     room_create(name="Bench", slug="bench")
-    ports = [free_port() for _ in range(args.processes)]
-    servers = [start_daphne("project.asgi:application", port) for port in ports]
-    try:
+    with daphnes(args.processes, "project.asgi:application") as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/chat/bench/", c] for i, c in enumerate(cookies)]
         # Skip history and presence (join frames of later members are not
         # messages, so the reader ignores them).
         return run(targets, f"http://127.0.0.1:{ports[0]}", args, greeting=2)
-    finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=15)
 
 
 def run_raw(args: argparse.Namespace) -> dict:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_chat_server.py"), str(port)], cwd=ROOT)
-    try:
-        wait_port(port)
+    with raw_servers(1, "raw_chat_server.py") as [port]:
         targets = [[f"ws://127.0.0.1:{port}/", None] for _ in range(args.members)]
         return run(targets, f"http://127.0.0.1:{port}", args, greeting=0)
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
 
 
 def main() -> None:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +84,36 @@ def start_daphne(app: str, port: int) -> subprocess.Popen:
     process = subprocess.Popen(args, cwd=ROOT, env=server_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return process
+
+
+def start_raw(script: str, port: int, *args: str) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / script), str(port), *args], cwd=ROOT)
+    wait_port(port)
+    return process
+
+
+@contextmanager
+def serving(count: int, start: Callable[[int], subprocess.Popen]) -> Iterator[list[int]]:
+    """``count`` server processes, each started by ``start(port)``; yields
+    their ports and stops them (SIGTERM) on the way out."""
+    ports = [free_port() for _ in range(count)]
+    processes: list[subprocess.Popen] = []
+    try:
+        for port in ports:
+            processes.append(start(port))
+        yield ports
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def daphnes(count: int, app: str) -> AbstractContextManager[list[int]]:
+    return serving(count, lambda port: start_daphne(app, port))
+
+
+def raw_servers(count: int, script: str, *args: str) -> AbstractContextManager[list[int]]:
+    return serving(count, lambda port: start_raw(script, port, *args))
 
 
 def prepare_database(users: int) -> list[str]:
@@ -189,9 +220,7 @@ def measure(clients: list, rounds: int, trigger) -> dict:
 def run_ours(cookies: list[str], processes: int, rounds: int) -> dict:
     from notifications import services
 
-    ports = [free_port() for _ in range(processes)]
-    servers = [start_daphne("project.asgi:application", port) for port in ports]
-    try:
+    with daphnes(processes, "project.asgi:application") as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % processes]}/ws/notifications/", c] for i, c in enumerate(cookies)]
         clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type":"announcement"', rounds, True)
         return measure(
@@ -199,19 +228,13 @@ def run_ours(cookies: list[str], processes: int, rounds: int) -> dict:
             rounds,
             lambda n: services.announcement_publish(announcement=services.announcement_create(title=f"bench {n}")),
         )
-    finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=15)
 
 
 def run_tutorial(users: int, processes: int, rounds: int) -> dict:
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    ports = [free_port() for _ in range(processes)]
-    servers = [start_daphne("bench.tutorial_asgi:application", port) for port in ports]
-    try:
+    with daphnes(processes, "bench.tutorial_asgi:application") as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % processes]}/ws/tutorial/", None] for i in range(users)]
         clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type": "bench"', rounds, False)
         send = async_to_sync(get_channel_layer().group_send)
@@ -220,23 +243,12 @@ def run_tutorial(users: int, processes: int, rounds: int) -> dict:
             rounds,
             lambda n: send("bench-tutorial", {"type": "bench.message", "frame": {"type": "bench", "n": n}}),
         )
-    finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=15)
 
 
 def run_raw(users: int, processes: int, rounds: int) -> dict:
     import redis
 
-    ports = [free_port() for _ in range(processes)]
-    servers = [
-        subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_server.py"), str(port), REDIS_URL], cwd=ROOT)
-        for port in ports
-    ]
-    try:
-        for port in ports:
-            wait_port(port)
+    with raw_servers(processes, "raw_server.py", REDIS_URL) as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % processes]}/", None] for i in range(users)]
         clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type":"bench"', rounds, False)
         client = redis.Redis.from_url(REDIS_URL)
@@ -245,10 +257,6 @@ def run_raw(users: int, processes: int, rounds: int) -> dict:
             rounds,
             lambda n: client.publish("bench:raw", json.dumps({"type": "bench", "n": n}, separators=(",", ":"))),
         )
-    finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=15)
 
 
 def ratio(a: float | None, b: float | None) -> str:

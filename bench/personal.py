@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -25,15 +23,13 @@ from pathlib import Path
 from fanout import (
     REDIS_URL,
     RESULTS,
-    ROOT,
     SOCKETS_PER_CLIENT,
-    free_port,
+    daphnes,
     launch_clients,
     prepare_database,
     ratio,
-    start_daphne,
+    raw_servers,
     summarize,
-    wait_port,
 )
 
 
@@ -102,9 +98,7 @@ def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) 
 
     users = list(get_user_model().objects.filter(pk__in=user_ids).order_by("pk"))
     actor = users[0]
-    ports = [free_port() for _ in range(args.processes)]
-    servers = [start_daphne("project.asgi:application", port) for port in ports]
-    try:
+    with daphnes(args.processes, "project.asgi:application") as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/notifications/", c] for i, c in enumerate(cookies)]
         clients = start_collectors(targets, f"http://127.0.0.1:{ports[0]}", 1)
         picks = random.Random(1).choices(range(len(users)), k=int(args.rate * args.seconds))
@@ -118,23 +112,12 @@ def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) 
         sent = send_steadily(args.rate, args.seconds, send)
         print(f"ours: sending took {time.monotonic() - started:.1f} s", file=sys.stderr)
         return check(clients, sent, 0)
-    finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=15)
 
 
 def run_raw(users: int, args: argparse.Namespace) -> dict:
     import redis
 
-    ports = [free_port() for _ in range(args.processes)]
-    servers = [
-        subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_personal_server.py"), str(p), REDIS_URL], cwd=ROOT)
-        for p in ports
-    ]
-    try:
-        for port in ports:
-            wait_port(port)
+    with raw_servers(args.processes, "raw_personal_server.py", REDIS_URL) as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/u/{i}", None] for i in range(users)]
         clients = start_collectors(targets, f"http://127.0.0.1:{ports[0]}", 0)
         client = redis.Redis.from_url(REDIS_URL)
@@ -148,10 +131,6 @@ def run_raw(users: int, args: argparse.Namespace) -> dict:
 
         sent = send_steadily(args.rate, args.seconds, send)
         return check(clients, sent, 0)
-    finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=15)
 
 
 def main() -> None:

@@ -4,15 +4,14 @@ storage: the practical floor for a Python chat room on one process."""
 
 import asyncio
 import json
-import resource
 import sys
 
 import websockets
+from connect import raise_open_file_limit
 
 
 async def main(port: int) -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
     sockets: set = set()
 
     async def handler(connection: websockets.ServerConnection) -> None:

@@ -5,17 +5,16 @@ it names. The same path as ours, done by hand, with no auth or storage."""
 
 import asyncio
 import json
-import resource
 import sys
 from collections import defaultdict
 
 import redis.asyncio as redis
 import websockets
+from connect import raise_open_file_limit
 
 
 async def main(port: int, redis_url: str) -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
     users: dict[str, set] = defaultdict(set)
 
     async def handler(connection: websockets.ServerConnection) -> None:

@@ -3,16 +3,15 @@ pre-encoded frame to all of its sockets whenever a trigger arrives on a Redis
 pub/sub channel. The practical floor for Python."""
 
 import asyncio
-import resource
 import sys
 
 import redis.asyncio as redis
 import websockets
+from connect import raise_open_file_limit
 
 
 async def main(port: int, redis_url: str) -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_open_file_limit()
     sockets: set = set()
 
     async def handler(connection: websockets.ServerConnection) -> None:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from fanout import REDIS_URL, RESULTS, free_port, launch_clients, prepare_database, start_daphne, summarize
+from fanout import REDIS_URL, RESULTS, daphnes, launch_clients, prepare_database, summarize
 
 
 def main() -> None:
@@ -34,9 +33,7 @@ def main() -> None:
 
     redis.Redis.from_url(REDIS_URL).flushdb()
     cookies = prepare_database(args.users)
-    ports = [free_port() for _ in range(args.processes)]
-    servers = [start_daphne("project.asgi:application", port) for port in ports]
-    try:
+    with daphnes(args.processes, "project.asgi:application") as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/notifications/", c] for i, c in enumerate(cookies)]
         start = time.time() + 3  # time for the client processes to start
         spec = {"origin": f"http://127.0.0.1:{ports[0]}", "start": start, "spread": args.spread}
@@ -50,10 +47,6 @@ def main() -> None:
             results += json.loads(process.stdout.readline())
             process.wait(timeout=60)
         finished = time.time()
-    finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
     errors = Counter(error for _, error in results if error)
     waits = sorted(wait * 1000 for wait, _ in results if wait is not None)
     row = {
