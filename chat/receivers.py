@@ -22,12 +22,13 @@ def _members_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_
     if action not in {"post_remove", "post_clear"}:
         return
     if reverse:
-        # user.chat_rooms.remove(room, ...): instance is the user.
-        for room in Room.objects.filter(pk__in=pk_set or (), is_private=True):
+        # user.chat_rooms.remove(room, ...): instance is the user. A clear
+        # does not say which rooms it left, so every private room is told.
+        rooms = Room.objects.filter(is_private=True)
+        if action == "post_remove":
+            rooms = rooms.filter(pk__in=pk_set)
+        for room in rooms:
             delivery.access_removed(room, user_ids=[instance.pk])
-        if action == "post_clear":
-            for room in Room.objects.filter(is_private=True):
-                delivery.access_removed(room, user_ids=[instance.pk])
         return
     if instance.is_private:
         delivery.access_removed(instance, user_ids=None if action == "post_clear" else sorted(pk_set or ()))
