@@ -9,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from notifications.conf import abuse_cooldown
+
 SETTING = "CHAT_CONFIG"
 
 DEFAULTS: dict[str, Any] = {
@@ -36,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "FRAME_BURST": 40,
     # Open room sockets per user (across processes with Redis); one more closes with 4429.
     "MAX_SOCKETS_PER_USER": 20,
+    # After a socket is closed for flooding or bad frames, that user's next
+    # room handshakes on the same process wait this long (0 turns it off).
+    "ABUSE_COOLDOWN_SECONDS": 3,
 }
 
 
@@ -102,6 +107,10 @@ class ChatConf:
     @property
     def frame_burst(self) -> float:
         return float(self._positive("FRAME_BURST"))
+
+    @property
+    def abuse_cooldown_seconds(self) -> float:
+        return abuse_cooldown(SETTING, self._get("ABUSE_COOLDOWN_SECONDS"))
 
 
 conf = ChatConf()

@@ -55,6 +55,7 @@ class ChatSettings:
         self.rate_burst = conf.frame_burst
         self.max_strikes = conf.max_strikes
         self.max_sockets_per_user = conf.max_sockets_per_user
+        self.abuse_cooldown_seconds = conf.abuse_cooldown_seconds
 
     async def handle_ping(self, frame: dict[str, Any]) -> None:
         await self.send_frame(protocol.PONG)  # type: ignore[attr-defined]

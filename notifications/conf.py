@@ -30,9 +30,18 @@ DEFAULTS: dict[str, Any] = {
     "FRAMES_PER_SECOND": 20,
     "FRAME_BURST": 40,
     "MAX_SOCKETS_PER_USER": 20,
+    "ABUSE_COOLDOWN_SECONDS": 3,
     "BULK_CREATE_BATCH_SIZE": 1000,
     "TRIGGERS_MODULE": "live",
 }
+
+
+def abuse_cooldown(setting: str, value: Any) -> float:
+    """Validate ABUSE_COOLDOWN_SECONDS: 0 (off) to 4 s, since daphne drops a
+    handshake still pending after 5 s."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 4:
+        raise ImproperlyConfigured(f"{setting}['ABUSE_COOLDOWN_SECONDS'] must be a number from 0 to 4, not {value!r}.")
+    return float(value)
 
 
 class NotificationsConf:
@@ -107,6 +116,10 @@ class NotificationsConf:
     @property
     def frame_burst(self) -> float:
         return float(self._get("FRAME_BURST"))
+
+    @property
+    def abuse_cooldown_seconds(self) -> float:
+        return abuse_cooldown(SETTING, self._get("ABUSE_COOLDOWN_SECONDS"))
 
     @property
     def bulk_create_batch_size(self) -> int:

@@ -46,6 +46,7 @@ class NotificationConsumer(RealtimeConsumer):
         self.rate_per_second = conf.frames_per_second
         self.rate_burst = conf.frame_burst
         self.max_sockets_per_user = conf.max_sockets_per_user
+        self.abuse_cooldown_seconds = conf.abuse_cooldown_seconds
 
     async def groups_for_user(self) -> list[str]:
         # Announcements that arrive before the snapshot has told us the

@@ -101,6 +101,16 @@ def fresh_channel_layers() -> Iterator[None]:
     channel_layers.backends.clear()
 
 
+@pytest.fixture(autouse=True)
+def no_abuse_cooldowns() -> Iterator[None]:
+    """Forget which users this process cooled down: a later test's user may
+    have the same primary key."""
+    from notifications.realtime import consumer
+
+    yield
+    consumer._cooldowns.clear()
+
+
 @pytest.fixture
 def alice(db: Any) -> Any:
     from tests import factories

@@ -197,3 +197,19 @@ def test_a_bad_chat_config_names_the_setting(settings, config, named):
     settings.CHAT_CONFIG = config
     with pytest.raises(ImproperlyConfigured, match=named):
         assert conf.max_message_length
+
+
+@pytest.mark.parametrize("value", [-1, 5, "3", True])
+def test_the_abuse_cooldown_must_fit_in_a_handshake(settings, value):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from chat.conf import conf as chat_conf
+    from notifications.conf import conf as notifications_conf
+
+    settings.CHAT_CONFIG = {"ABUSE_COOLDOWN_SECONDS": value}
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {"ABUSE_COOLDOWN_SECONDS": value}
+    for conf in (chat_conf, notifications_conf):
+        with pytest.raises(ImproperlyConfigured, match="ABUSE_COOLDOWN_SECONDS"):
+            assert conf.abuse_cooldown_seconds
+    settings.CHAT_CONFIG = settings.DJANGO_NOTIFICATIONS_CONFIG = {"ABUSE_COOLDOWN_SECONDS": 0}
+    assert chat_conf.abuse_cooldown_seconds == notifications_conf.abuse_cooldown_seconds == 0

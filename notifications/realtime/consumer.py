@@ -8,6 +8,7 @@ once joined, and one ``handle_<type>`` coroutine per client frame type.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -20,6 +21,14 @@ from .frames import JSONDecodeError, decode, encode
 from .hub import Hub, get_hub
 
 logger = logging.getLogger("notifications.realtime")
+
+# Users whose socket this process closed for abuse (a flood or bad frames),
+# keyed by (consumer kind, user id), with the monotonic time their cooldown
+# ends. Per process: a flooder behind a load balancer is slowed on each.
+_cooldowns: dict[tuple[str, Any], float] = {}
+# daphne drops a handshake still pending after websocket_handshake_timeout
+# (5 s by default), so a cooldown never holds one longer than this.
+MAX_HANDSHAKE_HOLD_SECONDS = 4.5
 
 
 class CloseCode:
@@ -109,6 +118,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # Open sockets of this consumer class per user, across processes when
     # the layer is channels-redis (socket_limit.py); one more is closed with 4429.
     max_sockets_per_user = 20
+    # After a socket is closed for abuse, the same user's next handshakes in
+    # this process wait until this many seconds have passed since the close,
+    # so a client that reconnects in a loop floods a small share of the time.
+    abuse_cooldown_seconds = 3.0
 
     user: Any
     hub: Hub
@@ -146,8 +159,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.closed = False
         self.bucket = TokenBucket(self.rate_per_second, self.rate_burst)
         self.strikes = 0
+        authenticated = self.user is not None and self.user.is_authenticated
+        if authenticated:
+            await self.wait_out_cooldown()
         await self.accept()
-        if self.user is None or not self.user.is_authenticated:
+        if not authenticated:
             await self.close_with(CloseCode.NOT_LOGGED_IN, "not_logged_in")
             return
         refusal = await self.refuse()
@@ -189,6 +205,29 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     def socket_kind(self) -> str:
         return type(self).__qualname__
+
+    async def wait_out_cooldown(self) -> None:
+        """Hold the handshake (before accept, so the client cannot send yet)
+        while this user is cooling down after an abuse close."""
+        key = (self.socket_kind(), self.user.pk)
+        until = _cooldowns.get(key)
+        if until is None:
+            return
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            _cooldowns.pop(key, None)
+            return
+        await asyncio.sleep(min(remaining, MAX_HANDSHAKE_HOLD_SECONDS))
+
+    def start_cooldown(self) -> None:
+        if self.abuse_cooldown_seconds <= 0:
+            return
+        now = time.monotonic()
+        if len(_cooldowns) >= 1000:  # keep the table small: drop the expired
+            for key, until in list(_cooldowns.items()):
+                if until <= now:
+                    del _cooldowns[key]
+        _cooldowns[(self.socket_kind(), self.user.pk)] = now + self.abuse_cooldown_seconds
 
     def sockets_of_user(self) -> int:
         """This user's open sockets of this kind in this process. Counting and
@@ -276,6 +315,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.strikes += 1
         if self.strikes > self.max_strikes:
             close = CloseCode.RATE_LIMITED if code == ErrorCode.RATE_LIMITED else CloseCode.BAD_FRAMES
+            self.start_cooldown()
             await self.close_with(close, code)
             return
         await self.send_error(code, message)
@@ -288,6 +328,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
     async def close_too_large(self) -> None:
+        self.start_cooldown()
         self.closed = True
         try:
             await self.close(code=CloseCode.TOO_LARGE)

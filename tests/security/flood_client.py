@@ -4,7 +4,8 @@ work does not slow the test's own latency measurements.
     python -m tests.security.flood_client WS_URL ORIGIN COOKIE SECONDS
 
 Sends 1,000 frames a second on one socket; when the server closes it,
-connects again. Prints the close codes it saw as JSON.
+connects again at once. Prints, as JSON, one entry per socket: its close code,
+how long its handshake took, and how many frames it sent.
 """
 
 import asyncio
@@ -15,22 +16,25 @@ import time
 import websockets
 
 
-async def flood(url: str, origin: str, cookie: str, seconds: float) -> list[int | None]:
-    codes: list[int | None] = []
+async def flood(url: str, origin: str, cookie: str, seconds: float) -> list[dict]:
+    sockets: list[dict] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         headers = {"Origin": origin, "Cookie": cookie}
+        started, sent = time.monotonic(), 0
         # max_queue=None: read everything, so the close code is seen.
         async with websockets.connect(url, additional_headers=headers, max_queue=None) as socket:
+            handshake = time.monotonic() - started
             try:
                 while time.monotonic() < deadline:
                     for _ in range(10):
                         await socket.send('{"type": "ping"}')
+                        sent += 1
                     await asyncio.sleep(0.01)
             except websockets.ConnectionClosed:
                 pass
-            codes.append(socket.close_code)
-    return codes
+        sockets.append({"code": socket.close_code, "handshake": handshake, "sent": sent})
+    return sockets
 
 
 if __name__ == "__main__":

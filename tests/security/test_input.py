@@ -160,22 +160,24 @@ async def test_a_flood_is_throttled_and_closed_while_others_keep_their_latency(d
     await asyncio.sleep(0.3)
     loud = await latencies(200)
     out, _ = await flooder.communicate()
-    closes = json.loads(out)
+    flood = json.loads(out)
     rss_after = rss_bytes(server.proc.pid)
 
     # Every socket of the flood was closed with 4429 but the last, which the
-    # flooder closed itself when its time was up.
-    assert len(closes) > 3 and all(code == 4429 for code in closes[:-1]), closes
+    # flooder closed itself when its time was up; each reconnect after a 4429
+    # was held in the handshake for the cooldown.
+    codes = [socket["code"] for socket in flood]
+    assert len(flood) >= 2 and all(code == 4429 for code in codes[:-1]), flood
+    assert all(socket["handshake"] >= 2.5 for socket in flood[1:]), flood
+    assert sum(socket["sent"] for socket in flood) >= 90, flood
     quiet_p99, loud_p99 = p99(quiet), p99(loud)
     print(
         f"p99 without flood {quiet_p99 * 1000:.1f} ms, with flood {loud_p99 * 1000:.1f} ms; "
-        f"RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB; attacker closed {len(closes) - 1} times"
+        f"RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB; flood sockets {flood}"
     )
-    # The goal is 2x (issue 7). Run alone this test measures 1.2-1.6x, but in
-    # the full suite on CI it measured 2.5x twice, so what is asserted is the
-    # bound the product meets today: 3x, with 10 ms for scheduling noise.
-    # docs/reliability.md records both.
-    assert loud_p99 <= 3 * quiet_p99 + 0.010
+    # 2x is the goal (issue 7); 5 ms allows for scheduling noise on a quiet p99
+    # of 10-40 ms.
+    assert loud_p99 <= 2 * quiet_p99 + 0.005
     assert rss_after - rss_before < 32 * 2**20
     for socket in sockets.values():
         await socket.close()
