@@ -31,12 +31,10 @@ def notifications_created(notifications: list[Any], *, using: str) -> None:
 
 def _push_created(notifications: list[Any]) -> None:
     counts = selectors.badge_counts(user_ids={n.recipient_id for n in notifications})
+    payloads = selectors.notification_payloads(notifications)
     events = [
-        _frame_event(
-            n.recipient_id,
-            protocol.notification(payload=selectors.notification_payload(n), unread_count=counts[n.recipient_id]),
-        )
-        for n in notifications
+        _frame_event(n.recipient_id, protocol.notification(payload=payload, unread_count=counts[n.recipient_id]))
+        for n, payload in zip(notifications, payloads, strict=True)
     ]
     publish(events)
 

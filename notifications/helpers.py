@@ -47,7 +47,7 @@ def get_notification_list(request: Any, method_name: str = "all") -> list[dict[s
         limit=get_num_to_fetch(request),
         request=request,
     )
-    items = [selectors.notification_payload(n, request) for n in notifications]
+    items = selectors.notification_payloads(notifications, request)
     if request.GET.get("mark_as_read") and notifications:
         model = type(notifications[0])
         notifications_set_unread(queryset=model.objects.filter(id__in=[n.id for n in notifications]), unread=False)

@@ -153,3 +153,35 @@ async def test_announcements_reach_exactly_their_audience_across_processes(daphn
     await asyncio.gather(*(socket.nothing(within=2.5) for socket in sockets.values()))
     for socket in sockets.values():
         await socket.close()
+
+
+async def test_a_notification_to_a_large_group_reaches_each_connected_member_once(daphne, ws_client, redis_layer):
+    """notify.send to a Group travels as a few hub.multicast chunks (one layer
+    message per chunk per process); each member's socket still gets only its
+    own notification, once, on both processes."""
+    from django.contrib.auth import get_user_model
+
+    def make_group():
+        User = get_user_model()
+        User.objects.bulk_create([User(username=f"member{i}", password="!") for i in range(600)])
+        members = list(User.objects.filter(username__startswith="member").order_by("pk"))
+        return members, factories.group("everyone", *members)
+
+    members, group = await sync_to_async(make_group)()
+    actor = await sync_to_async(factories.user)("actor")
+    first, second = await two_servers(daphne, redis_layer)
+    connected = members[::15]  # 40 members, spread over both processes, the first on both
+    sockets = [(user, await ws_client((first, second)[i % 2], user)) for i, user in enumerate(connected)]
+    sockets.append((connected[0], await ws_client(second, connected[0])))
+    for _, socket in sockets:
+        await socket.frame("hello")
+
+    [(_, created)] = await sync_to_async(notify.send)(actor, recipient=group, verb="bulk")
+    assert len(created) == 600
+    ids = {n.recipient_id: n.id for n in created}
+    for user, socket in sockets:
+        pushed = await socket.frame("notification")
+        assert pushed["notification"]["id"] == ids[user.pk] and pushed["unread_count"] == 1
+    await asyncio.gather(*(socket.nothing(within=0.5) for _, socket in sockets))
+    for _, socket in sockets:
+        await socket.close()

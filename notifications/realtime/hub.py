@@ -10,6 +10,12 @@ Events published to a group are plain channel-layer messages carrying the
 ``group`` they were sent to and either a ready ``frame`` (sent as-is to every
 member) or a ``type`` that names a member method, as in Channels:
 ``"realtime.revoke"`` calls ``member.realtime_revoke(event)``.
+
+Many frames for many groups at once (``notify.send`` to a Group of 10,000
+users) travel as a few ``hub.multicast`` messages to MULTICAST_GROUP, which
+every hub joins: each carries up to a few hundred (group, frame) pairs, and
+each hub writes the frames whose group has local members. That is one layer
+message per chunk per process instead of one group_send per recipient.
 """
 
 from __future__ import annotations
@@ -47,6 +53,10 @@ Ticker = Callable[["Hub"], Awaitable[None]]
 
 # Sent by close() to the hub's own channel.
 STOP = "hub.stop"
+# Every hub is in this group; publish.apublish sends multicast chunks to it.
+MULTICAST_GROUP = "realtime.hubs"
+MULTICAST = "hub.multicast"
+MULTICAST_YIELD_EVERY = 16
 
 
 class Hub:
@@ -100,8 +110,13 @@ class Hub:
     # Membership -------------------------------------------------------------
 
     async def join(self, group: str, member: Member) -> None:
-        """Add a local member; returns once the process is subscribed."""
+        """Add a local member; returns once the process is subscribed to the
+        group and to MULTICAST_GROUP."""
         self.members[group].add(member)
+        await self._subscribe(MULTICAST_GROUP)
+        await self._subscribe(group)
+
+    async def _subscribe(self, group: str) -> None:
         if group in self._registered:
             return
         pending = self._adding.get(group)
@@ -129,11 +144,13 @@ class Hub:
         self._registered.add(group)
 
     async def _refresh(self) -> None:
-        stale = self._registered - self.members.keys()
+        stale = self._registered - self.members.keys() - {MULTICAST_GROUP}
         for group in stale:
             self._registered.discard(group)
             async with self.ops:
                 await self.layer.group_discard(group, self.channel_name)
+        if self.members:
+            await self._group_add(MULTICAST_GROUP)
         for group in list(self.members):
             await self._group_add(group)
 
@@ -192,17 +209,15 @@ class Hub:
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Deliver one event to the local members of its group."""
+        if message.get("type") == MULTICAST:
+            await self._multicast(message)
+            return
         members = self.members.get(message.get("group", ""))
         if not members:
             return
         frame = message.get("frame")
         if frame is not None:
-            text = encode(frame)
-            for member in tuple(members):
-                try:
-                    await member.send_encoded(text)
-                except Exception:
-                    logger.exception("hub could not write to a socket")
+            await self._write(members, frame)
             return
         handler_name = str(message.get("type", "")).replace(".", "_")
         for member in tuple(members):
@@ -214,6 +229,28 @@ class Hub:
                 await handler(message)
             except Exception:
                 logger.exception("hub handler %s failed", handler_name)
+
+    async def _multicast(self, message: dict[str, Any]) -> None:
+        """Write each (group, frame) pair to that group's local members."""
+        for index, (group, frame) in enumerate(message.get("frames", ())):
+            members = self.members.get(group)
+            if not members:
+                continue
+            if index % MULTICAST_YIELD_EVERY == 0:
+                # Let the loop flush sockets between writes, as it does between
+                # single events; else a chunk of frames for one user lands in
+                # its send buffer at once and can trip the backlog cutoff.
+                await asyncio.sleep(0)
+            await self._write(members, frame)
+
+    async def _write(self, members: set[Member], frame: dict[str, Any]) -> None:
+        """Encode once, write to each member."""
+        text = encode(frame)
+        for member in tuple(members):
+            try:
+                await member.send_encoded(text)
+            except Exception:
+                logger.exception("hub could not write to a socket")
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Hub]] = weakref.WeakKeyDictionary()

@@ -27,13 +27,18 @@ from typing import Any
 
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
-from .hub import running_hub_loops
+from .hub import MULTICAST, MULTICAST_GROUP, running_hub_loops
 
 logger = logging.getLogger("notifications.realtime")
 
 Event = tuple[str, dict[str, Any]]  # (group, message)
 
 PUBLISH_TIMEOUT = 5.0
+# More ready frames than this in one publish go as hub.multicast chunks of
+# MULTICAST_CHUNK frames, one layer message per chunk per server process,
+# instead of one group_send each.
+MULTICAST_THRESHOLD = 8
+MULTICAST_CHUNK = 250
 
 
 async def apublish(events: Iterable[Event], *, alias: str = "default", layer: Any = None) -> None:
@@ -41,6 +46,13 @@ async def apublish(events: Iterable[Event], *, alias: str = "default", layer: An
     layer = layer or get_channel_layer(alias)
     if layer is None:
         return
+    events = list(events)
+    frames = [(group, message["frame"]) for group, message in events if "frame" in message]
+    if len(frames) > MULTICAST_THRESHOLD:
+        events = [(group, message) for group, message in events if "frame" not in message]
+        for start in range(0, len(frames), MULTICAST_CHUNK):
+            chunk = frames[start : start + MULTICAST_CHUNK]
+            events.append((MULTICAST_GROUP, {"type": MULTICAST, "frames": chunk}))
     for group, message in events:
         try:
             await layer.group_send(group, {**message, "group": group})

@@ -109,22 +109,42 @@ def object_url(instance: Any, notification: Any, request: Any) -> str | None:
 def notification_payload(notification: Any, request: Any = None) -> dict[str, Any]:
     """One notification as an item of django-notifications' JSON list; the
     socket's ``notification`` frames carry the same object."""
+    return notification_payloads([notification], request)[0]
+
+
+def notification_payloads(notifications: Iterable[Any], request: Any = None) -> list[dict[str, Any]]:
+    """``notification_payload`` of each, working out once what they share: the
+    fields to include, and the text and URL of a related object that has no
+    per-notification ``get_url_for_notifications`` (a bulk send's actor)."""
     exclude = set(API_EXCLUDED_FIELDS) | set(conf.api_excluded_fields)
-    item: dict[str, Any] = {}
-    for field in notification._meta.concrete_fields:
-        if field.name not in exclude:
-            item[field.name] = _json_value(field.value_from_object(notification))
-    item["slug"] = id2slug(notification.id)
-    for name in RELATED:
-        obj = getattr(notification, name)
-        if obj:
-            item[name] = str(obj)
-            url = object_url(obj, notification, request)
+    fields: list[Any] = []
+    shared: dict[tuple[Any, ...], tuple[str, str | None]] = {}
+    items = []
+    for notification in notifications:
+        if not fields:
+            fields = [f for f in notification._meta.concrete_fields if f.name not in exclude]
+        item = {field.name: _json_value(field.value_from_object(notification)) for field in fields}
+        item["slug"] = id2slug(notification.id)
+        for name in RELATED:
+            if getattr(notification, f"{name}_object_id") is None:
+                continue
+            obj = getattr(notification, name)
+            if not obj:
+                continue
+            if hasattr(obj, "get_url_for_notifications"):
+                text, url = str(obj), object_url(obj, notification, request)
+            else:
+                key = (type(obj), obj.pk)
+                if key not in shared:
+                    shared[key] = (str(obj), object_url(obj, notification, request))
+                text, url = shared[key]
+            item[name] = text
             if url:
                 item[f"{name}_url"] = url
-    if notification.data:
-        item["data"] = notification.data
-    return item
+        if notification.data:
+            item["data"] = notification.data
+        items.append(item)
+    return items
 
 
 def notification_list(*, user: Any, unread_only: bool, limit: int, request: Any = None) -> list[Any]:

@@ -20,7 +20,7 @@ from tests.reliability.follower import Follower
 pytestmark = [pytest.mark.daphne, pytest.mark.redis]
 
 FRAMES = 5_000
-BACKLOG = 256 * 1024
+BACKLOG = 1024 * 1024
 
 
 async def stalled_socket(server, cookie):
