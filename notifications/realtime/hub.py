@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,8 @@ DEFAULT_REFRESH_SECONDS = 60.0
 # Short, so pushes resume within about a second of Redis coming back; an
 # attempt against a stopped Redis is one refused connection.
 MAX_RETRY_SECONDS = 1.0
+# Groups re-added per Redis pipeline by the refresh.
+REFRESH_SLICE = 500
 
 
 class Member(Protocol):
@@ -149,10 +152,34 @@ class Hub:
             self._registered.discard(group)
             async with self.ops:
                 await self.layer.group_discard(group, self.channel_name)
-        if self.members:
-            await self._group_add(MULTICAST_GROUP)
-        for group in list(self.members):
+        groups = [MULTICAST_GROUP, *self.members] if self.members else []
+        if _pipelines_group_adds(self.layer):
+            await self._group_add_many(groups)
+            return
+        for group in groups:
             await self._group_add(group)
+
+    async def _group_add_many(self, groups: list[str]) -> None:
+        """channels-redis's group_add, pipelined: the same ZADD and EXPIRE
+        per group, in one round trip per REFRESH_SLICE groups and Redis host.
+        One at a time, refreshing 10,000 groups every minute was 11% of an
+        idle server's CPU."""
+        layer = self.layer
+        by_host: dict[int, list[str]] = defaultdict(list)
+        for group in groups:
+            by_host[layer.consistent_hash(group)].append(group)
+        for host, host_groups in by_host.items():
+            connection = layer.connection(host)
+            for start in range(0, len(host_groups), REFRESH_SLICE):
+                chunk = host_groups[start : start + REFRESH_SLICE]
+                now = time.time()
+                async with self.ops, connection.pipeline(transaction=False) as pipe:
+                    for group in chunk:
+                        key = layer._group_key(group)
+                        pipe.zadd(key, {self.channel_name: now})
+                        pipe.expire(key, layer.group_expiry)
+                    await pipe.execute()
+                self._registered.update(chunk)
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -251,6 +278,12 @@ class Hub:
                 await member.send_encoded(text)
             except Exception:
                 logger.exception("hub could not write to a socket")
+
+
+def _pipelines_group_adds(layer: Any) -> bool:
+    """Whether the layer is channels-redis, whose group storage the
+    pipelined refresh writes directly."""
+    return all(hasattr(layer, name) for name in ("_group_key", "consistent_hash", "connection", "group_expiry"))
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Hub]] = weakref.WeakKeyDictionary()

@@ -22,6 +22,8 @@ from typing import Any
 logger = logging.getLogger("notifications.realtime")
 
 ENTRY_SECONDS = 90.0
+# Users renewed per Redis pipeline.
+KEEP_ALIVE_SLICE = 500
 
 
 def _shared(layer: Any) -> bool:
@@ -74,7 +76,16 @@ async def keep_alive(layer: Any, entries: list[tuple[str, int, str]]) -> None:
     by_key: dict[str, dict[str, float]] = {}
     for kind, user_id, socket_id in entries:
         by_key.setdefault(_key(layer, kind, user_id), {})[socket_id] = expires
+    # One pipeline per Redis host, in slices: two commands per user, and
+    # 10,000 users would otherwise be 20,000 round trips every 30 s.
+    by_host: dict[int, list[tuple[str, dict[str, float]]]] = {}
     for key, members in by_key.items():
-        redis = layer.connection(layer.consistent_hash(key))
-        await redis.zadd(key, members)
-        await redis.expire(key, int(ENTRY_SECONDS) + 1)
+        by_host.setdefault(layer.consistent_hash(key), []).append((key, members))
+    for host, items in by_host.items():
+        redis = layer.connection(host)
+        for start in range(0, len(items), KEEP_ALIVE_SLICE):
+            async with redis.pipeline(transaction=False) as pipe:
+                for key, members in items[start : start + KEEP_ALIVE_SLICE]:
+                    pipe.zadd(key, members)
+                    pipe.expire(key, int(ENTRY_SECONDS) + 1)
+                await pipe.execute()
