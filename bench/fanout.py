@@ -70,8 +70,8 @@ def start_daphne(app: str, port: int) -> subprocess.Popen:
     # pyinstrument) and writes its profile to DIR/daphne-<port>.txt on exit.
     profile = os.environ.get("BENCH_PROFILE")
     runner = ["-m", "pyinstrument", "--show-all", "-r", "text", "-o", f"{profile}/daphne-{port}.txt"] if profile else []
-    args = [
-        sys.executable,
+    return start_server(
+        port,
         *runner,
         "-m",
         "daphne",
@@ -79,9 +79,46 @@ def start_daphne(app: str, port: int) -> subprocess.Popen:
         f"tcp:port={port}:interface=127.0.0.1:backlog=4096",
         "--websocket_connect_timeout",
         "30",
+        "--ping-interval",
+        "60",
+        # BENCH_DAPHNE_ARGS: extra daphne options, for experiments.
+        *os.environ.get("BENCH_DAPHNE_ARGS", "").split(),
         app,
-    ]
-    process = subprocess.Popen(args, cwd=ROOT, env=server_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    )
+
+
+def start_uvicorn(app: str, port: int) -> subprocess.Popen:
+    """The same ASGI application under uvicorn (its `websockets` protocol),
+    for comparing servers side by side."""
+    return start_server(
+        port,
+        "-m",
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backlog",
+        "4096",
+        "--ws",
+        "websockets",
+        "--ws-max-size",
+        "16384",
+        # daphne does not offer compression either; with it, a socket costs
+        # about 140 KiB instead of 40.
+        "--ws-per-message-deflate",
+        "false",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        app,
+    )
+
+
+def start_server(port: int, *args: str) -> subprocess.Popen:
+    """``python *args`` with the site's environment, once it listens on ``port``."""
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=server_env(), **quiet)
     wait_port(port)
     return process
 
@@ -90,6 +127,10 @@ def start_raw(script: str, port: int, *args: str) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, str(ROOT / "bench" / script), str(port), *args], cwd=ROOT)
     wait_port(port)
     return process
+
+
+# The running server process on each port, for scripts that measure them.
+SERVERS: dict[int, subprocess.Popen] = {}
 
 
 @contextmanager
@@ -101,15 +142,20 @@ def serving(count: int, start: Callable[[int], subprocess.Popen]) -> Iterator[li
     try:
         for port in ports:
             processes.append(start(port))
+            SERVERS[port] = processes[-1]
         yield ports
     finally:
+        for port in ports:
+            SERVERS.pop(port, None)
         for process in processes:
             process.terminate()
             process.wait(timeout=30)
 
 
-def daphnes(count: int, app: str) -> AbstractContextManager[list[int]]:
-    return serving(count, lambda port: start_daphne(app, port))
+def daphnes(count: int, app: str, server: str = "daphne") -> AbstractContextManager[list[int]]:
+    """``count`` processes serving ``app``, under daphne or (``server="uvicorn"``) uvicorn."""
+    start = start_uvicorn if server == "uvicorn" else start_daphne
+    return serving(count, lambda port: start(app, port))
 
 
 def raw_servers(count: int, script: str, *args: str) -> AbstractContextManager[list[int]]:
