@@ -12,12 +12,15 @@ from typing import Any
 from django.db import transaction
 
 from notifications import protocol, selectors
-from notifications.realtime.publish import Event, publish
+from notifications.realtime.publish import Event, live_groups, publish
 
 logger = logging.getLogger("notifications.delivery")
 
 # Ids per read/unread/deleted frame.
 IDS_PER_FRAME = 500
+# From this many recipients on, a push first asks Redis which of them have a
+# socket open anywhere, and builds frames only for those.
+LIVE_CHECK_MIN_RECIPIENTS = 100
 
 
 def _frame_event(user_id: int, frame: dict[str, Any]) -> Event:
@@ -30,6 +33,9 @@ def notifications_created(notifications: list[Any], *, using: str) -> None:
 
 
 def _push_created(notifications: list[Any]) -> None:
+    notifications = _connected_only(notifications)
+    if not notifications:
+        return
     counts = selectors.badge_counts(user_ids={n.recipient_id for n in notifications})
     payloads = selectors.notification_payloads(notifications)
     events = [
@@ -37,6 +43,19 @@ def _push_created(notifications: list[Any]) -> None:
         for n, payload in zip(notifications, payloads, strict=True)
     ]
     publish(events)
+
+
+def _connected_only(notifications: list[Any]) -> list[Any]:
+    """For a large send, the notifications whose recipient's group some
+    server has joined. A socket that joins after this check gets the rows
+    from its `hello` and `sync`, as one that joins after the push does."""
+    user_ids = {n.recipient_id for n in notifications}
+    if len(user_ids) < LIVE_CHECK_MIN_RECIPIENTS:
+        return notifications
+    live = live_groups([protocol.user_group(user_id) for user_id in user_ids])
+    if live is None:
+        return notifications
+    return [n for n in notifications if protocol.user_group(n.recipient_id) in live]
 
 
 def notifications_changed(kind: str, rows: list[tuple[int, int]], *, everything: bool = False, using: str) -> None:

@@ -8,7 +8,9 @@ import urllib.request
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 
+from notifications import protocol
 from notifications.models import Notification
+from notifications.realtime.publish import live_groups
 from notifications.signals import notify
 from tests import factories
 from tests.live import http_login
@@ -183,5 +185,9 @@ async def test_a_notification_to_a_large_group_reaches_each_connected_member_onc
         pushed = await socket.frame("notification")
         assert pushed["notification"]["id"] == ids[user.pk] and pushed["unread_count"] == 1
     await asyncio.gather(*(socket.nothing(within=0.5) for _, socket in sockets))
+    # Frames were built only for the members some process holds a socket of.
+    everyone = [protocol.user_group(user.pk) for user in members]
+    live = await sync_to_async(live_groups)(everyone)
+    assert live == {protocol.user_group(user.pk) for user in connected}
     for _, socket in sockets:
         await socket.close()

@@ -153,7 +153,7 @@ class Hub:
             async with self.ops:
                 await self.layer.group_discard(group, self.channel_name)
         groups = [MULTICAST_GROUP, *self.members] if self.members else []
-        if _pipelines_group_adds(self.layer):
+        if stores_groups_in_redis(self.layer):
             await self._group_add_many(groups)
             return
         for group in groups:
@@ -280,9 +280,10 @@ class Hub:
                 logger.exception("hub could not write to a socket")
 
 
-def _pipelines_group_adds(layer: Any) -> bool:
-    """Whether the layer is channels-redis, whose group storage the
-    pipelined refresh writes directly."""
+def stores_groups_in_redis(layer: Any) -> bool:
+    """Whether the layer is channels-redis, whose group storage (a sorted set
+    of channels per group) the pipelined refresh and publish's membership
+    check use directly."""
     return all(hasattr(layer, name) for name in ("_group_key", "consistent_hash", "connection", "group_expiry"))
 
 

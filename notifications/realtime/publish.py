@@ -21,13 +21,14 @@ import asyncio
 import logging
 import os
 import threading
+from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
-from .hub import MULTICAST, MULTICAST_GROUP, running_hub_loops
+from .hub import MULTICAST, MULTICAST_GROUP, running_hub_loops, stores_groups_in_redis
 
 logger = logging.getLogger("notifications.realtime")
 
@@ -39,6 +40,8 @@ PUBLISH_TIMEOUT = 5.0
 # instead of one group_send each.
 MULTICAST_THRESHOLD = 8
 MULTICAST_CHUNK = 250
+# Groups per pipelined membership check.
+LIVE_CHECK_SLICE = 1000
 
 
 async def apublish(events: Iterable[Event], *, alias: str = "default", layer: Any = None) -> None:
@@ -85,13 +88,12 @@ def _publisher(alias: str) -> _Publisher:
         return publisher
 
 
-def publish(events: list[Event], *, alias: str = "default") -> None:
-    """Send events from sync code and wait (bounded) until they are sent."""
-    if not events:
-        return
+def _layer_loop(alias: str) -> tuple[asyncio.AbstractEventLoop, Any, bool] | None:
+    """Where sync code should run a layer call: (loop, layer, may wait for it).
+    None when no process can receive anything."""
     layer = get_channel_layer(alias)
     if layer is None:
-        return
+        return None
     try:
         current = asyncio.get_running_loop()
     except RuntimeError:
@@ -100,21 +102,74 @@ def publish(events: list[Event], *, alias: str = "default") -> None:
     if current is not None and current in loops:
         # Sync code on the server's own loop (only possible with
         # DJANGO_ALLOW_ASYNC_UNSAFE): waiting here would block the loop that
-        # must do the send, so schedule it instead.
-        current.create_task(apublish(events, layer=layer))
-        return
+        # must do the work.
+        return current, layer, False
     loops = [loop for loop in loops if loop is not current]
     if loops:
-        future = asyncio.run_coroutine_threadsafe(apublish(events, layer=layer), loops[-1])
-    elif isinstance(layer, InMemoryChannelLayer):
+        return loops[-1], layer, True
+    if isinstance(layer, InMemoryChannelLayer):
         # No socket is served by this process, and the in-memory layer cannot
         # reach any other: nobody can receive these events.
+        return None
+    publisher = _publisher(alias)
+    return publisher.loop, publisher.layer, True
+
+
+def publish(events: list[Event], *, alias: str = "default") -> None:
+    """Send events from sync code and wait (bounded) until they are sent."""
+    if not events:
         return
-    else:
-        publisher = _publisher(alias)
-        future = asyncio.run_coroutine_threadsafe(apublish(events, layer=publisher.layer), publisher.loop)
+    target = _layer_loop(alias)
+    if target is None:
+        return
+    loop, layer, may_wait = target
+    if not may_wait:
+        loop.create_task(apublish(events, layer=layer))
+        return
+    future = asyncio.run_coroutine_threadsafe(apublish(events, layer=layer), loop)
     try:
         future.result(timeout=PUBLISH_TIMEOUT)
     except FutureTimeout:
         future.cancel()
         logger.warning("publishing %d events timed out after %ss", len(events), PUBLISH_TIMEOUT)
+
+
+async def groups_with_members(layer: Any, groups: list[str]) -> set[str] | None:
+    """The groups that some server process has joined, in one pipelined
+    ZCARD per LIVE_CHECK_SLICE groups and Redis host; None when the layer
+    cannot tell (not channels-redis) or Redis fails."""
+    if not stores_groups_in_redis(layer):
+        return None
+    by_host: dict[int, list[str]] = defaultdict(list)
+    for group in groups:
+        by_host[layer.consistent_hash(group)].append(group)
+    live: set[str] = set()
+    try:
+        for host, host_groups in by_host.items():
+            connection = layer.connection(host)
+            for start in range(0, len(host_groups), LIVE_CHECK_SLICE):
+                chunk = host_groups[start : start + LIVE_CHECK_SLICE]
+                async with connection.pipeline(transaction=False) as pipe:
+                    for group in chunk:
+                        pipe.zcard(layer._group_key(group))
+                    counts = await pipe.execute()
+                live.update(group for group, count in zip(chunk, counts, strict=True) if count)
+    except Exception as exc:
+        logger.warning("could not tell which groups have members: %r", exc)
+        return None
+    return live
+
+
+def live_groups(groups: list[str], *, alias: str = "default") -> set[str] | None:
+    """From sync code: which of ``groups`` have a member in any process, or
+    None when that is unknown (then treat them all as live)."""
+    target = _layer_loop(alias)
+    if target is None or not target[2]:
+        return None
+    loop, layer, _ = target
+    future = asyncio.run_coroutine_threadsafe(groups_with_members(layer, groups), loop)
+    try:
+        return future.result(timeout=PUBLISH_TIMEOUT)
+    except FutureTimeout:
+        future.cancel()
+        return None
