@@ -43,7 +43,8 @@ second to reap finished application instances: 18% of an idle server's CPU
 at 4,000 sockets (py-spy). ``apply()`` lets it walk them every
 APPLICATION_CHECK_SECONDS (5) instead, so a closed connection's entry and an
 application past ``--application-close-timeout`` are dealt with up to 4 s
-later.
+later; an application that crashes, or ends while its connection is still
+open, still gets the walk within a second, as before.
 
 ``apply()`` lets daphne's protocol send the RFC endpoint codes, makes
 autobahn fail connections with a close frame, applies the message size limit
@@ -149,6 +150,26 @@ def _throttle_application_checker() -> None:
     from daphne import server as daphne_server
 
     check = daphne_server.Server.application_checker
+    create = daphne_server.Server.create_application
+
+    def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
+        queue = create(self, protocol, scope)
+        details = self.connections.get(protocol)
+        future = details.get("application_instance") if details else None
+        if future is not None:
+
+            def ended(done: Any) -> None:
+                # A crash (a handshake to no route, say) must still be
+                # answered within a second, and so must an application that
+                # ends while its connection is open: walk at the next tick.
+                crashed = not done.cancelled() and done.exception() is not None
+                if crashed or not details.get("disconnected"):
+                    self._realtime_checked = float("-inf")
+
+            future.add_done_callback(ended)
+        return queue
+
+    daphne_server.Server.create_application = create_application
 
     def application_checker(self: Any) -> None:
         # daphne's own checker reschedules itself in 1 s through this
