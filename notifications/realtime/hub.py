@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
+from . import redis_store
 from .frames import encode
 
 logger = logging.getLogger("notifications.realtime")
@@ -44,8 +45,6 @@ DEFAULT_REFRESH_SECONDS = 60.0
 # Short, so pushes resume within about a second of Redis coming back; an
 # attempt against a stopped Redis is one refused connection.
 MAX_RETRY_SECONDS = 1.0
-# Groups re-added per Redis pipeline by the refresh.
-REFRESH_SLICE = 500
 
 
 class Member(Protocol):
@@ -153,7 +152,7 @@ class Hub:
             async with self.ops:
                 await self.layer.group_discard(group, self.channel_name)
         groups = [MULTICAST_GROUP, *self.members] if self.members else []
-        if stores_groups_in_redis(self.layer):
+        if redis_store.is_channels_redis(self.layer):
             await self._group_add_many(groups)
             return
         for group in groups:
@@ -161,25 +160,17 @@ class Hub:
 
     async def _group_add_many(self, groups: list[str]) -> None:
         """channels-redis's group_add, pipelined: the same ZADD and EXPIRE
-        per group, in one round trip per REFRESH_SLICE groups and Redis host.
-        One at a time, refreshing 10,000 groups every minute was 11% of an
-        idle server's CPU."""
-        layer = self.layer
-        by_host: dict[int, list[str]] = defaultdict(list)
-        for group in groups:
-            by_host[layer.consistent_hash(group)].append(group)
-        for host, host_groups in by_host.items():
-            connection = layer.connection(host)
-            for start in range(0, len(host_groups), REFRESH_SLICE):
-                chunk = host_groups[start : start + REFRESH_SLICE]
-                now = time.time()
-                async with self.ops, connection.pipeline(transaction=False) as pipe:
-                    for group in chunk:
-                        key = layer._group_key(group)
-                        pipe.zadd(key, {self.channel_name: now})
-                        pipe.expire(key, layer.group_expiry)
-                    await pipe.execute()
-                self._registered.update(chunk)
+        per group, in one round trip per slice of groups and Redis host."""
+        layer, now = self.layer, time.time()
+
+        def add(pipe: Any, group: str) -> None:
+            key = layer._group_key(group)
+            pipe.zadd(key, {self.channel_name: now})
+            pipe.expire(key, layer.group_expiry)
+
+        async with self.ops:
+            await redis_store.pipelined(layer, groups, shard=lambda group: group, queue=add)
+        self._registered.update(groups)
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -278,13 +269,6 @@ class Hub:
                 await member.send_encoded(text)
             except Exception:
                 logger.exception("hub could not write to a socket")
-
-
-def stores_groups_in_redis(layer: Any) -> bool:
-    """Whether the layer is channels-redis, whose group storage (a sorted set
-    of channels per group) the pipelined refresh and publish's membership
-    check use directly."""
-    return all(hasattr(layer, name) for name in ("_group_key", "consistent_hash", "connection", "group_expiry"))
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Hub]] = weakref.WeakKeyDictionary()

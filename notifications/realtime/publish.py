@@ -21,14 +21,14 @@ import asyncio
 import logging
 import os
 import threading
-from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
-from .hub import MULTICAST, MULTICAST_GROUP, running_hub_loops, stores_groups_in_redis
+from . import redis_store
+from .hub import MULTICAST, MULTICAST_GROUP, running_hub_loops
 
 logger = logging.getLogger("notifications.realtime")
 
@@ -135,29 +135,22 @@ def publish(events: list[Event], *, alias: str = "default") -> None:
 
 
 async def groups_with_members(layer: Any, groups: list[str]) -> set[str] | None:
-    """The groups that some server process has joined, in one pipelined
-    ZCARD per LIVE_CHECK_SLICE groups and Redis host; None when the layer
-    cannot tell (not channels-redis) or Redis fails."""
-    if not stores_groups_in_redis(layer):
+    """The groups that some server process has joined, by pipelined ZCARD;
+    None when the layer cannot tell (not channels-redis) or Redis fails."""
+    if not redis_store.is_channels_redis(layer):
         return None
-    by_host: dict[int, list[str]] = defaultdict(list)
-    for group in groups:
-        by_host[layer.consistent_hash(group)].append(group)
-    live: set[str] = set()
     try:
-        for host, host_groups in by_host.items():
-            connection = layer.connection(host)
-            for start in range(0, len(host_groups), LIVE_CHECK_SLICE):
-                chunk = host_groups[start : start + LIVE_CHECK_SLICE]
-                async with connection.pipeline(transaction=False) as pipe:
-                    for group in chunk:
-                        pipe.zcard(layer._group_key(group))
-                    counts = await pipe.execute()
-                live.update(group for group, count in zip(chunk, counts, strict=True) if count)
+        counts = await redis_store.pipelined(
+            layer,
+            groups,
+            shard=lambda group: group,
+            queue=lambda pipe, group: pipe.zcard(layer._group_key(group)),
+            size=LIVE_CHECK_SLICE,
+        )
     except Exception as exc:
         logger.warning("could not tell which groups have members: %r", exc)
         return None
-    return live
+    return {group for group, (count,) in counts.items() if count}
 
 
 def live_groups(groups: list[str], *, alias: str = "default") -> set[str] | None:

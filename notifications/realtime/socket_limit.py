@@ -19,15 +19,11 @@ import logging
 import time
 from typing import Any
 
+from . import redis_store
+
 logger = logging.getLogger("notifications.realtime")
 
 ENTRY_SECONDS = 90.0
-# Users renewed per Redis pipeline.
-KEEP_ALIVE_SLICE = 500
-
-
-def _shared(layer: Any) -> bool:
-    return all(hasattr(layer, name) for name in ("connection", "consistent_hash", "prefix"))
 
 
 def _key(layer: Any, kind: str, user_id: int) -> str:
@@ -38,7 +34,7 @@ async def admit(layer: Any, *, kind: str, user_id: int, socket_id: str, limit: i
     """Record the socket; False when the user already has ``limit`` open.
     A Redis failure admits the socket: the limit is a guard, not a reason to
     refuse everyone while Redis is down."""
-    if not _shared(layer):
+    if not redis_store.is_channels_redis(layer):
         return True
     key = _key(layer, kind, user_id)
     now = time.time()
@@ -59,7 +55,7 @@ async def admit(layer: Any, *, kind: str, user_id: int, socket_id: str, limit: i
 
 
 async def release(layer: Any, *, kind: str, user_id: int, socket_id: str) -> None:
-    if not _shared(layer):
+    if not redis_store.is_channels_redis(layer):
         return
     key = _key(layer, kind, user_id)
     try:
@@ -70,22 +66,17 @@ async def release(layer: Any, *, kind: str, user_id: int, socket_id: str) -> Non
 
 async def keep_alive(layer: Any, entries: list[tuple[str, int, str]]) -> None:
     """Push back the expiry of this server's live sockets: (kind, user id, socket id)."""
-    if not _shared(layer) or not entries:
+    if not redis_store.is_channels_redis(layer) or not entries:
         return
     expires = time.time() + ENTRY_SECONDS
     by_key: dict[str, dict[str, float]] = {}
     for kind, user_id, socket_id in entries:
         by_key.setdefault(_key(layer, kind, user_id), {})[socket_id] = expires
-    # One pipeline per Redis host, in slices: two commands per user, and
-    # 10,000 users would otherwise be 20,000 round trips every 30 s.
-    by_host: dict[int, list[tuple[str, dict[str, float]]]] = {}
-    for key, members in by_key.items():
-        by_host.setdefault(layer.consistent_hash(key), []).append((key, members))
-    for host, items in by_host.items():
-        redis = layer.connection(host)
-        for start in range(0, len(items), KEEP_ALIVE_SLICE):
-            async with redis.pipeline(transaction=False) as pipe:
-                for key, members in items[start : start + KEEP_ALIVE_SLICE]:
-                    pipe.zadd(key, members)
-                    pipe.expire(key, int(ENTRY_SECONDS) + 1)
-                await pipe.execute()
+    # Two commands per user: 10,000 users one at a time would be 20,000
+    # round trips every 30 s.
+
+    def renew(pipe: Any, key: str) -> None:
+        pipe.zadd(key, by_key[key])
+        pipe.expire(key, int(ENTRY_SECONDS) + 1)
+
+    await redis_store.pipelined(layer, by_key, shard=lambda key: key, queue=renew)

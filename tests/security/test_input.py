@@ -117,6 +117,30 @@ async def test_the_socket_limit_counts_across_processes(daphne, ws_client, redis
         await socket.close()
 
 
+@pytest.mark.redis
+async def test_each_server_renews_its_socket_entries_in_the_shared_count(redis_layer):
+    """The renewal that keeps a live socket counted (and lets a killed
+    server's entries expire) pushes back every entry, across pipeline slices."""
+    import redis
+    from channels.layers import get_channel_layer
+
+    from notifications.realtime import redis_store, socket_limit
+
+    layer = get_channel_layer()
+    users = range(redis_store.SLICE + 100)
+    for user_id in users:
+        assert await socket_limit.admit(layer, kind="Bench", user_id=user_id, socket_id="s", limit=1)
+    client = redis.Redis.from_url(redis_layer)
+    key = socket_limit._key(layer, "Bench", users[-1])
+    client.zadd(key, {"s": time.time() + 1})
+    client.expire(key, 2)
+    await socket_limit.keep_alive(layer, [("Bench", user_id, "s") for user_id in users])
+    for user_id in (users[0], users[-1]):
+        key = socket_limit._key(layer, "Bench", user_id)
+        assert client.zscore(key, "s") > time.time() + socket_limit.ENTRY_SECONDS - 5
+        assert client.ttl(key) > socket_limit.ENTRY_SECONDS - 5
+
+
 def p99(samples):
     return statistics.quantiles(samples, n=100)[98]
 
