@@ -24,16 +24,10 @@ from pathlib import Path
 
 from fanout import REDIS_URL, RESULTS, SERVERS, daphnes, launch_clients, prepare_database
 
+from tests.live import rss_bytes  # fanout put the repository on sys.path
+
 TICKS = os.sysconf("SC_CLK_TCK")
 POLL_SECONDS = 15
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def cpu_seconds(pid: int) -> float:

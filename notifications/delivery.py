@@ -55,7 +55,8 @@ def _connected_only(notifications: list[Any]) -> list[Any]:
     live = live_groups([protocol.user_group(user_id) for user_id in user_ids])
     if live is None:
         return notifications
-    return [n for n in notifications if protocol.user_group(n.recipient_id) in live]
+    live_ids = {protocol.user_id_of(group) for group in live}
+    return [n for n in notifications if n.recipient_id in live_ids]
 
 
 def notifications_changed(kind: str, rows: list[tuple[int, int]], *, everything: bool = False, using: str) -> None:
