@@ -1,13 +1,13 @@
 """The tutorial baseline: the Channels tutorial pattern, with every socket in
 one channel-layer group and one group_send fanned out by the layer to one
-consumer per socket, each calling send_json. Same server (daphne) and same
-layer settings as the product."""
+consumer per socket, each calling send_json. Same server (daphne, as shipped)
+and same layer settings as the product."""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.tutorial_settings"
 django_asgi_app = get_asgi_application()
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer  # noqa: E402

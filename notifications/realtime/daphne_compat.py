@@ -46,6 +46,16 @@ application past ``--application-close-timeout`` are dealt with up to 4 s
 later; an application that crashes, or ends while its connection is still
 open, still gets the walk within a second, as before.
 
+Twisted never writes to a socket when asked: ``transport.write`` buffers
+the bytes and registers the socket for writability, and the loop's next
+turn sends them and unregisters it, two ``epoll_ctl`` calls and a loop
+wake-up per write. Writing one broadcast frame to 5,000 sockets, that was
+42% of the process's CPU (py-spy). ``apply()`` makes a WebSocket's plain
+TCP transport send at once when nothing is queued before it, as asyncio's
+own transports do, and hand whatever the kernel does not take to Twisted's
+buffer as before, so ordering, the send-backlog bound and error handling
+are Twisted's.
+
 ``apply()`` lets daphne's protocol send the RFC endpoint codes, makes
 autobahn fail connections with a close frame, applies the message size limit
 to incoming messages only, sends empty messages, drops sends to a closing
@@ -138,6 +148,14 @@ def apply() -> None:
 
     WebSocketProtocol.handle_reply = handle_reply_with_empty
 
+    connection_made = WebSocketProtocol.connectionMade
+
+    def connectionMade(self: Any) -> None:
+        write_through(self.transport)
+        connection_made(self)
+
+    WebSocketProtocol.connectionMade = connectionMade
+
     _throttle_application_checker()
 
     from autobahn.websocket import protocol as autobahn_protocol
@@ -182,6 +200,38 @@ def _throttle_application_checker() -> None:
         check(self)
 
     daphne_server.Server.application_checker = application_checker
+
+
+def write_through(transport: Any) -> None:
+    """Make a plain (non-TLS) Twisted TCP transport send at once when its
+    buffer is empty; anything else keeps Twisted's buffered write."""
+    from twisted.internet import tcp
+
+    if not isinstance(transport, tcp.Connection) or transport.TLS:
+        return
+    buffered_write = transport.write
+
+    def write(data: bytes) -> None:
+        if (
+            data
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._writeDisconnected
+            and not transport._tempDataBuffer
+            and len(transport.dataBuffer) == transport.offset
+        ):
+            try:
+                sent = transport.socket.send(data)
+            except OSError:
+                # EAGAIN, or a broken connection: Twisted's own write path
+                # buffers the bytes, retries, and reports a lost connection.
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        buffered_write(data)
+
+    transport.write = write
 
 
 class LazyFormat:

@@ -4,6 +4,7 @@ server's memory stays bounded; other clients are unaffected; and after
 reconnecting, the client gets everything by sync."""
 
 import asyncio
+import json
 import socket as sockets
 
 import pytest
@@ -87,4 +88,38 @@ async def test_a_client_that_stops_reading_is_cut_off_and_recovers_by_sync(daphn
     print(f"RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB; resync took {again.frames.get('sync')} pages")
     await again.stop()
     await bystander.stop()
+    assert "Traceback" not in server.log_text()
+
+
+async def test_a_client_that_pauses_reading_gets_every_frame_once_and_in_order(daphne, redis_layer):
+    """daphne sends a frame at once when nothing is queued for the socket and
+    leaves the rest to Twisted's buffer (daphne_compat.write_through): a
+    client that pauses, so the kernel cannot take everything at once, still
+    gets each frame once, none overtaking the ones queued before it."""
+    actor, user = await sync_to_async(factories.user)("actor"), await sync_to_async(factories.user)("paused")
+    server = await asyncio.to_thread(
+        daphne, redis_url=redis_layer, TEST_SEND_BACKLOG_BYTES=str(16 * BACKLOG), NOTIFICATIONS_HEARTBEAT_SECONDS="300"
+    )
+    paused = await stalled_socket(server, await sync_to_async(session_cookie)(user))
+    await asyncio.sleep(0.5)
+
+    # About 6 MB: more than the kernel's buffers hold (up to 4 MB on
+    # loopback), less than this server's send-backlog limit.
+    for _ in range(FRAMES // 500):
+        await sync_to_async(notify.send)(actor, recipient=[user] * 500, verb="bulk", description="x" * 1000)
+    expected = await sync_to_async(
+        lambda: list(Notification.objects.filter(recipient=user).order_by("id").values_list("id", flat=True))
+    )()
+    await asyncio.sleep(1)  # the client is not reading yet
+
+    received = []
+    async with asyncio.timeout(30):
+        while len(received) < len(expected):
+            frame = json.loads(await paused.recv())
+            assert frame["type"] in ("hello", "notification"), frame
+            if frame["type"] == "notification":
+                received.append(frame["notification"]["id"])
+    assert received == expected
+    await paused.close()
+    assert "stopped reading" not in server.log_text()
     assert "Traceback" not in server.log_text()
