@@ -16,7 +16,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import socket_limit
+from . import daphne_compat, socket_limit
 from .frames import JSONDecodeError, decode, encode
 from .hub import Hub, get_hub
 
@@ -308,7 +308,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if getattr(self, "held_frames", None) is not None:
             self.held_frames.append(text)
             return
-        await self.send(text_data=text)
+        # Under daphne, a shortcut past the ASGI send chain (daphne_compat).
+        send_now = self.scope.get("extensions", {}).get(daphne_compat.SEND_TEXT_EXTENSION)
+        if send_now is None or not send_now["send"](text):
+            await self.send(text_data=text)
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_frame({"type": "error", "code": code, "message": message})
