@@ -186,13 +186,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.hub.join(self.joined_groups[0], self)
         # Then the count across processes (with Redis).
         self.socket_id = uuid.uuid4().hex
-        admitted = await socket_limit.admit(
-            self.hub.layer,
-            kind=self.socket_kind(),
-            user_id=self.user.pk,
-            socket_id=self.socket_id,
-            limit=self.max_sockets_per_user,
-        )
+        async with self.hub.ops:
+            admitted = await socket_limit.admit(
+                self.hub.layer,
+                kind=self.socket_kind(),
+                user_id=self.user.pk,
+                socket_id=self.socket_id,
+                limit=self.max_sockets_per_user,
+            )
         if not admitted:
             self.socket_id = None
             await self.close_with(CloseCode.RATE_LIMITED, "too_many_sockets")
@@ -252,9 +253,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 hub.leave(group, self)
             socket_id, self.socket_id = getattr(self, "socket_id", None), None
             if socket_id is not None:
-                await socket_limit.release(
-                    hub.layer, kind=self.socket_kind(), user_id=self.user.pk, socket_id=socket_id
-                )
+                # Within the hub's bound on layer operations: every socket of
+                # a process can close at once, and redis-py's pool raises
+                # rather than waits when that many ask for a connection.
+                async with hub.ops:
+                    await socket_limit.release(
+                        hub.layer, kind=self.socket_kind(), user_id=self.user_id, socket_id=socket_id
+                    )
         self.joined_groups = []
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

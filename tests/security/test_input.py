@@ -141,6 +141,38 @@ async def test_each_server_renews_its_socket_entries_in_the_shared_count(redis_l
         assert client.ttl(key) > socket_limit.ENTRY_SECONDS - 5
 
 
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("hub_shutdown")
+async def test_sockets_closing_at_once_release_their_places_through_a_small_pool(settings, clean_redis, caplog):
+    """A mass disconnect (a network blip, every client closing) makes one
+    release per socket at once; past the Redis pool's size, redis-py raises
+    instead of waiting, and the places would stay counted until they expire."""
+    import redis
+    from channels.layers import get_channel_layer
+
+    from notifications.realtime import redis_channel_layer, socket_limit
+    from notifications.realtime.hub import MAX_CONCURRENT_LAYER_OPS
+    from tests.test_consumers import frame, open_socket
+
+    # Room for the hub's own operations and its receive, not for 150 at once.
+    pool = MAX_CONCURRENT_LAYER_OPS + 8
+    settings.CHANNEL_LAYERS = {
+        "default": redis_channel_layer(clean_redis, prefix=settings.CHANNEL_PREFIX, max_connections=pool)
+    }
+    users = [await sync_to_async(factories.user)(f"user{i}") for i in range(2 * pool)]
+    sockets = [await open_socket(user) for user in users]
+    for socket in sockets:
+        await frame(socket, "hello")
+    await asyncio.gather(*(socket.disconnect() for socket in sockets))
+
+    client = redis.Redis.from_url(clean_redis)
+    layer = get_channel_layer()
+    counted = [user.pk for user in users if client.zcard(socket_limit._key(layer, "NotificationConsumer", user.pk))]
+    assert counted == []
+    assert "could not release" not in caplog.text
+
+
 def p99(samples):
     return statistics.quantiles(samples, n=100)[98]
 
