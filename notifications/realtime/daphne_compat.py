@@ -67,7 +67,8 @@ per socket for the same text, about half of the time spent on each socket.
 function that writes a text frame at once, with daphne's checks (the
 connection is gone, not yet accepted) and the send-backlog bound, from a
 frame autobahn prepared once per text (``PreparedMessage``, autobahn's own
-broadcast API). ``RealtimeConsumer`` uses it when it is there and the ASGI
+broadcast API), written straight to the transport when autobahn has nothing
+queued and no compression, as its ``sendData`` would. ``RealtimeConsumer`` uses it when it is there and the ASGI
 ``send`` otherwise (other servers, tests).
 
 ``apply()`` lets daphne's protocol send the RFC endpoint codes, makes
@@ -252,7 +253,13 @@ def send_text(protocol: Any, connection: dict[str, Any], text: str) -> bool:
         return False
     if connection.get("disconnected") or not may_send(protocol):
         return True  # dropped, as daphne drops a send to a closed connection
-    protocol.sendPreparedMessage(_prepared(text))
+    prepared = _prepared(text)
+    if protocol._perMessageCompress is None and not protocol.send_queue:
+        # What sendPreparedMessage and sendData come down to here, without
+        # their per-frame statistics and debug-log arguments.
+        protocol.transport.write(prepared.payloadHybi)
+    else:
+        protocol.sendPreparedMessage(prepared)
     return True
 
 
