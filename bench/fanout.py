@@ -263,10 +263,10 @@ def measure(clients: list, rounds: int, trigger) -> dict:
     return collect(clients, triggers)
 
 
-def run_ours(cookies: list[str], processes: int, rounds: int) -> dict:
+def run_ours(cookies: list[str], processes: int, rounds: int, server: str = "daphne") -> dict:
     from notifications import services
 
-    with daphnes(processes, "project.asgi:application") as ports:
+    with daphnes(processes, "project.asgi:application", server) as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % processes]}/ws/notifications/", c] for i, c in enumerate(cookies)]
         clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type":"announcement"', rounds, True)
         return measure(
@@ -276,11 +276,11 @@ def run_ours(cookies: list[str], processes: int, rounds: int) -> dict:
         )
 
 
-def run_tutorial(users: int, processes: int, rounds: int) -> dict:
+def run_tutorial(users: int, processes: int, rounds: int, server: str = "daphne") -> dict:
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    with daphnes(processes, "bench.tutorial_asgi:application") as ports:
+    with daphnes(processes, "bench.tutorial_asgi:application", server) as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % processes]}/ws/tutorial/", None] for i in range(users)]
         clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type": "bench"', rounds, False)
         send = async_to_sync(get_channel_layer().group_send)
@@ -314,6 +314,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[1000])
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--server",
+        choices=["daphne", "uvicorn"],
+        default="daphne",
+        help="what serves ours (the tutorial stays on daphne)",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args()
 
@@ -324,10 +330,10 @@ def main() -> None:
     for users in args.users:
         cookies = prepare_database(users)
         for processes in args.processes:
-            row = {"users": users, "processes": processes}
+            row = {"users": users, "processes": processes, "server": args.server}
             row["raw"] = run_raw(users, processes, args.rounds)
             row["tutorial"] = run_tutorial(users, processes, args.rounds)
-            row["ours"] = run_ours(cookies, processes, args.rounds)
+            row["ours"] = run_ours(cookies, processes, args.rounds, args.server)
             rows.append(row)
             print(json.dumps(row), flush=True)
 
@@ -342,8 +348,9 @@ def main() -> None:
             r = row[name]
             vs_raw = ratio(r["p99"], row["raw"]["p99"]) if name != "raw" else "1.00x"
             speedup = ratio(row["tutorial"]["p99"], r["p99"]) if name == "ours" else ""
+            label = f"{name} ({args.server})" if name == "ours" and args.server != "daphne" else name
             lines.append(
-                f"| {row['users']} | {row['processes']} | {name} | {r['p50']} | {r['p99']} | {r['max']} "
+                f"| {row['users']} | {row['processes']} | {label} | {r['p50']} | {r['p99']} | {r['max']} "
                 f"| {r['missing']} | {vs_raw} | {speedup} |"
             )
     table = "\n".join(lines)
