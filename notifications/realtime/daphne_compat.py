@@ -68,8 +68,9 @@ function that writes a text frame at once, with daphne's checks (the
 connection is gone, not yet accepted) and the send-backlog bound, from a
 frame autobahn prepared once per text (``PreparedMessage``, autobahn's own
 broadcast API), written straight to the transport when autobahn has nothing
-queued and no compression, as its ``sendData`` would. ``RealtimeConsumer`` uses it when it is there and the ASGI
-``send`` otherwise (other servers, tests).
+queued and no compression, as its ``sendData`` would. ``RealtimeConsumer``
+uses it when it is there and the ASGI ``send`` otherwise (other servers,
+tests).
 
 ``apply()`` lets daphne's protocol send the RFC endpoint codes, makes
 autobahn fail connections with a close frame, applies the message size limit
