@@ -187,18 +187,22 @@ async def test_a_flood_is_throttled_and_closed_while_others_keep_their_latency(d
     for socket in sockets.values():
         await socket.frame("hello")
 
-    async def latencies(rounds):
-        samples = []
-        for i in range(rounds):
-            user = users[i % len(users)]
+    async def latencies(seconds):
+        samples, deadline = [], time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            user = users[len(samples) % len(users)]
             started = time.perf_counter()
             await sync_to_async(notify.send)(actor, recipient=user, verb="pinged")
             await sockets[user.pk].frame("notification")
             samples.append(time.perf_counter() - started)
         return samples
 
-    await latencies(10)  # warm up
-    quiet = await latencies(200)
+    # Both phases run for seconds, not a few hundred rounds, so the loud one
+    # spans every burst of the flood and each p99 rests on several slow
+    # samples rather than the second slowest: one scheduling blip on a busy
+    # CI machine is not a failure.
+    await latencies(0.5)  # warm up
+    quiet = await latencies(3)
     rss_before = rss_bytes(server.proc.pid)
 
     cookie = await sync_to_async(session_cookie)(attacker_user)
@@ -214,7 +218,7 @@ async def test_a_flood_is_throttled_and_closed_while_others_keep_their_latency(d
         stdout=asyncio.subprocess.PIPE,
     )
     await asyncio.sleep(0.3)
-    loud = await latencies(200)
+    loud = await latencies(5.5)
     out, _ = await flooder.communicate()
     flood = json.loads(out)
     rss_after = rss_bytes(server.proc.pid)
@@ -228,7 +232,8 @@ async def test_a_flood_is_throttled_and_closed_while_others_keep_their_latency(d
     assert sum(socket["sent"] for socket in flood) >= 90, flood
     quiet_p99, loud_p99 = p99(quiet), p99(loud)
     print(
-        f"p99 without flood {quiet_p99 * 1000:.1f} ms, with flood {loud_p99 * 1000:.1f} ms; "
+        f"p99 without flood {quiet_p99 * 1000:.1f} ms ({len(quiet)} samples), "
+        f"with flood {loud_p99 * 1000:.1f} ms ({len(loud)}); "
         f"RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB; flood sockets {flood}"
     )
     # 2x is the goal (issue 7); 5 ms allows for scheduling noise on a quiet p99
