@@ -66,9 +66,66 @@ def test_many_recipients_are_stored_with_bulk_inserts(bob, kind, settings):
     with CaptureQueriesContext(connection) as queries:
         [(_, created)] = notify.send(bob, recipient=recipient, verb="announced")
     inserts = [q for q in queries.captured_queries if q["sql"].startswith("INSERT")]
-    assert len(inserts) == 3  # 25 rows in batches of 10
+    # A Group or a QuerySet is one INSERT ... SELECT; a list, 25 rows in
+    # batches of 10.
+    assert len(inserts) == (3 if kind == "list" else 1)
     assert sorted(n.recipient_id for n in created) == sorted(u.pk for u in users)
     assert Notification.objects.count() == 25
+
+
+def _stored(notification):
+    fields = Notification._meta.concrete_fields
+    return {f.attname: getattr(notification, f.attname) for f in fields if f.attname not in {"id", "recipient_id"}}
+
+
+@pytest.mark.parametrize("kind", ["group", "queryset"])
+def test_a_group_or_queryset_stores_the_same_rows_as_a_list(bob, kind):
+    """The one-statement insert of a Group or a QuerySet stores and returns
+    what sending to each user in a list does."""
+    users = [factories.user() for _ in range(3)]
+    task = Task.objects.create(title="Ship it", created_by=bob, assignee=bob)
+    many = {
+        "group": lambda: factories.group("editors", *users),
+        "queryset": lambda: get_user_model().objects.filter(pk__in=[u.pk for u in users]).order_by("-pk"),
+    }[kind]()
+    when = timezone.now() - timedelta(hours=1)
+    options = dict(target=task, action_object=bob, description="d", level="warning", public=False, timestamp=when)
+    [(_, by_list)] = notify.send(bob, recipient=users, verb="v", url="/x", count=3, **options)
+    with CaptureQueriesContext(connection) as queries:
+        [(_, created)] = notify.send(bob, recipient=many, verb="v", url="/x", count=3, **options)
+        # What the push after commit reads (actor, target, action object) is cached.
+        assert [(n.actor, n.target, n.action_object) for n in created] == [(bob, task, bob)] * 3
+    assert [q["sql"].split()[0] for q in queries.captured_queries].count("SELECT") == 0
+
+    # In the order the query gives its users, as a list would be.
+    order = many.values_list("pk", flat=True) if kind == "queryset" else sorted(u.pk for u in users)
+    assert [n.recipient_id for n in created] == list(order)
+    assert all(n.pk and not n._state.adding and n._state.db == "default" for n in created)
+    stored = [Notification.objects.get(pk=n.pk) for n in created]
+    assert [_stored(n) for n in stored] == [_stored(n) for n in created] == [_stored(by_list[0])] * 3
+    created[0].data["count"] = 4
+    assert created[1].data == {"url": "/x", "count": 3}  # each has its own
+
+
+def test_an_empty_group_stores_nothing(bob):
+    [(_, created)] = notify.send(bob, recipient=factories.group("nobody"), verb="v")
+    assert created == [] and not Notification.objects.exists()
+
+
+def test_a_queryset_of_something_else_than_users_is_a_clear_error(alice, bob):
+    with pytest.raises(TypeError, match="QuerySet must be of users; got one of Task"):
+        notify.send(bob, recipient=Task.objects.all(), verb="v")
+    assert not Notification.objects.exists()
+
+
+def test_without_insert_returning_a_group_is_stored_row_by_row(bob, monkeypatch):
+    """Databases that cannot return the ids of inserted rows (MySQL) store a
+    Group per row, as they store a list."""
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    users = [factories.user() for _ in range(3)]
+    [(_, created)] = notify.send(bob, recipient=factories.group("editors", *users), verb="v")
+    assert sorted(n.recipient_id for n in created) == sorted(u.pk for u in users)
+    assert all(n.pk for n in created) and Notification.objects.count() == 3
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
@@ -72,11 +73,12 @@ def notification_create(
     timestamp: Any = None,
     extra: dict[str, Any] | None = None,
 ) -> list[Any]:
-    """Store one notification per recipient (in batches) and push each one
-    to its recipient's sockets after commit."""
+    """Store one notification per recipient and push each one to its
+    recipient's sockets after commit. A Group or a QuerySet of users is stored
+    by one INSERT from a SELECT where the database allows it; a user or a
+    list, in batches by ``bulk_create``."""
     Notification = load_notification_model()
     extra = dict(extra or {})
-    recipients = _resolve_recipients(recipient)
     level = level or Notification.LEVELS.info
     if level not in Notification.LEVELS.values:
         raise ValueError(f"level must be one of {Notification.LEVELS.values}, not {level!r}.")
@@ -90,42 +92,113 @@ def notification_create(
     types = {name: content_type(obj, name) for name, obj in related.items() if obj is not None}
     fields, data = _split_extra(Notification, extra)
     gfks = {name: Notification._meta.get_field(name) for name in related}
+    values = {"verb": str(verb), "level": level, "description": description, "public": public, "timestamp": timestamp}
+    values.update(fields)
+    for name, obj in related.items():
+        if obj is not None:
+            values[f"{name}_content_type"] = types[name]
+            values[f"{name}_object_id"] = str(obj.pk)
+    data = data if data and conf.use_jsonfield else None
 
-    notifications = []
-    for user in recipients:
-        notification = Notification(
-            recipient=user,
-            verb=str(verb),
-            level=level,
-            description=description,
-            public=public,
-            timestamp=timestamp,
-            **fields,
-        )
+    def cache_related(notification: Any) -> Any:
+        # The push after commit renders these; caching them avoids a query each.
         for name, obj in related.items():
-            if obj is None:
-                continue
-            setattr(notification, f"{name}_content_type", types[name])
-            setattr(notification, f"{name}_object_id", str(obj.pk))
-            # The push after commit renders these; caching them avoids a query each.
-            gfks[name].set_cached_value(notification, obj)
-        if data and conf.use_jsonfield:
-            notification.data = dict(data)
-        notifications.append(notification)
+            if obj is not None:
+                gfks[name].set_cached_value(notification, obj)
+        return notification
 
-    if not notifications:
-        return []
     db = router.db_for_write(Notification)
-    with transaction.atomic(using=db):
-        if connections[db].features.can_return_rows_from_bulk_insert:
-            Notification.objects.using(db).bulk_create(notifications, batch_size=conf.bulk_create_batch_size)
-        else:
-            # Without RETURNING (MySQL) bulk_create leaves pks unset, and a push
-            # needs the id the client will sync from.
-            for notification in notifications:
-                notification.save(using=db)
-        delivery.notifications_created(notifications, using=db)
+    users = _recipient_query(recipient)
+    if users is not None and _can_insert_from_select(Notification, connections[db], values):
+        with transaction.atomic(using=db):
+            template = Notification(**values, data=data)
+            notifications = [cache_related(n) for n in _insert_from_select(template, users, db)]
+            if notifications:
+                delivery.notifications_created(notifications, using=db)
+    else:
+        notifications = [
+            cache_related(Notification(recipient=user, **values, data=dict(data) if data else None))
+            for user in _resolve_recipients(recipient)
+        ]
+        if not notifications:
+            return []
+        with transaction.atomic(using=db):
+            if connections[db].features.can_return_rows_from_bulk_insert:
+                Notification.objects.using(db).bulk_create(notifications, batch_size=conf.bulk_create_batch_size)
+            else:
+                # Without RETURNING (MySQL) bulk_create leaves pks unset, and a push
+                # needs the id the client will sync from.
+                for notification in notifications:
+                    notification.save(using=db)
+            delivery.notifications_created(notifications, using=db)
     _forget_unread_counts({n.recipient_id for n in notifications})
+    return notifications
+
+
+def _recipient_query(recipient: Any) -> models.QuerySet | None:
+    """The users of a Group or a QuerySet of users, as a query the insert can
+    select from; None for a user or a list, which take the per-row path."""
+    if isinstance(recipient, Group):
+        return recipient.user_set.all()
+    if isinstance(recipient, models.QuerySet):
+        if not issubclass(recipient.model, get_user_model()):
+            raise TypeError(
+                f"notify.send() recipient QuerySet must be of users; got one of {recipient.model.__name__}."
+            )
+        return recipient
+    return None
+
+
+def _can_insert_from_select(model: Any, connection: Any, values: dict[str, Any]) -> bool:
+    """Whether every row can be a copy of one template: the database makes
+    the pk and returns it, and no other column must differ between rows
+    (unique, or a callable default that was not given)."""
+    meta = model._meta
+    if connection.vendor not in {"sqlite", "postgresql"} or not connection.features.can_return_rows_from_bulk_insert:
+        return False
+    if not meta.pk.db_returning or meta.unique_together or meta.total_unique_constraints:
+        return False
+    given = {meta.get_field(name).attname for name in values} | {"recipient_id", "data"}
+    return not any(
+        field.unique or (field.has_default() and callable(field.default) and field.attname not in given)
+        for field in meta.concrete_fields
+        if field is not meta.pk
+    )
+
+
+def _insert_from_select(template: Any, users: models.QuerySet, db: str) -> list[Any]:
+    """One notification per user of ``users``, each a copy of ``template``,
+    stored by a single ``INSERT ... SELECT ... RETURNING``: the database reads
+    the recipients and writes the rows, so no per-row Python runs before the
+    commit (the ORM's bulk_create prepares every value of every row, which
+    for 10,000 recipients is most of a second). The ORM has no INSERT from a
+    SELECT, so this builds one from the model's own column names and each
+    field's ``get_db_prep_save``, as its insert compiler does per value."""
+    model, connection = type(template), connections[db]
+    meta = model._meta
+    recipient = meta.get_field("recipient")
+    fields = [field for field in meta.concrete_fields if field is not meta.pk and field is not recipient]
+    constants = [field.get_db_prep_save(field.pre_save(template, add=True), connection) for field in fields]
+    select, select_params = users.values_list("pk").query.get_compiler(using=db).as_sql()
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in [*fields, recipient])}) "
+        f"SELECT {', '.join(['%s'] * len(fields))}, recipients.* FROM ({select}) recipients "
+        f"RETURNING {quote(meta.pk.column)}, {quote(recipient.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*constants, *select_params])
+        rows = sorted(cursor.fetchall())
+    names = [field.attname for field in meta.concrete_fields]
+    base = [getattr(template, name) for name in names]
+    pk_at, recipient_at, data_at = names.index(meta.pk.attname), names.index(recipient.attname), names.index("data")
+    notifications = []
+    for pk, user_id in rows:
+        row = base.copy()
+        row[pk_at], row[recipient_at] = pk, user_id
+        if isinstance(row[data_at], dict):
+            row[data_at] = dict(row[data_at])
+        notifications.append(model.from_db(db, names, row))
     return notifications
 
 
