@@ -40,8 +40,6 @@ PUBLISH_TIMEOUT = 5.0
 # instead of one group_send each.
 MULTICAST_THRESHOLD = 8
 MULTICAST_CHUNK = 250
-# Groups per pipelined membership check.
-LIVE_CHECK_SLICE = 1000
 
 
 async def apublish(events: Iterable[Event], *, alias: str = "default", layer: Any = None) -> None:
@@ -135,22 +133,15 @@ def publish(events: list[Event], *, alias: str = "default") -> None:
 
 
 async def groups_with_members(layer: Any, groups: list[str]) -> set[str] | None:
-    """The groups that some server process has joined, by pipelined ZCARD;
-    None when the layer cannot tell (not channels-redis) or Redis fails."""
+    """The groups that some server process has joined; None when the layer
+    cannot tell (not channels-redis) or Redis fails."""
     if not redis_store.is_channels_redis(layer):
         return None
     try:
-        counts = await redis_store.pipelined(
-            layer,
-            groups,
-            shard=lambda group: group,
-            queue=lambda pipe, group: pipe.zcard(layer._group_key(group)),
-            size=LIVE_CHECK_SLICE,
-        )
+        return await redis_store.groups_with_members(layer, groups)
     except Exception as exc:
         logger.warning("could not tell which groups have members: %r", exc)
         return None
-    return {group for group, (count,) in counts.items() if count}
 
 
 def live_groups(groups: list[str], *, alias: str = "default") -> set[str] | None:

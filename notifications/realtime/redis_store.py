@@ -4,7 +4,10 @@ Some periodic work touches thousands of Redis keys: the hub re-adding its
 groups, the socket-limit renewal, a bulk push asking which user groups some
 server has joined. One command at a time, that is thousands of round trips
 (11% of an idle server's CPU for the group refresh alone). These helpers
-queue the commands on one pipeline per Redis host and slice of keys instead.
+queue the commands on one pipeline per Redis host and slice of keys instead,
+or, for the question of which groups have members, ask it in one script a
+slice (a pipeline still encodes and parses a command and a reply per key in
+Python: 130-220 ms for 10,000 groups, against a few for the script).
 """
 
 from __future__ import annotations
@@ -17,6 +20,18 @@ Item = TypeVar("Item", bound=Hashable)
 
 # Items per pipeline.
 SLICE = 500
+# Groups per script call: Redis runs it without interruption, about 1 ms a
+# thousand keys.
+GROUPS_PER_SCRIPT = 1000
+
+# The 1-based positions of the KEYS that are non-empty sorted sets.
+_NONEMPTY = """
+local found = {}
+for i, key in ipairs(KEYS) do
+    if redis.call('ZCARD', key) > 0 then found[#found + 1] = i end
+end
+return found
+"""
 
 
 def is_channels_redis(layer: Any) -> bool:
@@ -54,3 +69,19 @@ async def pipelined(
             for index, item in enumerate(chunk):
                 replies[item] = results[index * per_item : (index + 1) * per_item]
     return replies
+
+
+async def groups_with_members(layer: Any, groups: Iterable[str], *, size: int = GROUPS_PER_SCRIPT) -> set[str]:
+    """Those of ``groups`` that some channel has joined (and that have not
+    expired away), one Lua script call per Redis host and ``size`` groups."""
+    by_host: dict[int, list[str]] = defaultdict(list)
+    for group in groups:
+        by_host[layer.consistent_hash(group)].append(group)
+    found: set[str] = set()
+    for host, host_groups in by_host.items():
+        connection = layer.connection(host)
+        for start in range(0, len(host_groups), size):
+            chunk = host_groups[start : start + size]
+            positions = await connection.eval(_NONEMPTY, len(chunk), *map(layer._group_key, chunk))
+            found.update(chunk[position - 1] for position in positions)
+    return found
