@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from fanout import REDIS_URL, RESULTS, ROOT, daphnes, prepare_database, ratio, raw_servers, summarize
+from fanout import REDIS_URL, RESULTS, ROOT, daphnes, label, prepare_database, ratio, raw_servers, summarize
 
 
 def run(targets: list[list], origin: str, args: argparse.Namespace, greeting: int) -> dict:
@@ -68,7 +68,7 @@ def run_ours(cookies: list[str], args: argparse.Namespace) -> dict:
     from chat.services import room_create
 
     room_create(name="Bench", slug="bench")
-    with daphnes(args.processes, "project.asgi:application") as ports:
+    with daphnes(args.processes, "project.asgi:application", args.server) as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/chat/bench/", c] for i, c in enumerate(cookies)]
         # Skip history and presence (join frames of later members are not
         # messages, so the reader ignores them).
@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--settle", type=float, default=3, help="seconds between connecting and sending")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne", help="what serves ours")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args()
 
@@ -111,7 +112,8 @@ def main() -> None:
         last, each = row[name]["to_last"], row[name]["to_each"]
         vs_raw = ratio(last["p99"], row["raw"]["to_last"]["p99"])
         lines.append(
-            f"| {args.members} | {processes} | {name} | {last['p50']} / {last['p99']} / {last['max']} "
+            f"| {args.members} | {processes} | {label(name, args.server)} "
+            f"| {last['p50']} / {last['p99']} / {last['max']} "
             f"| {each['p50']} / {each['p99']} | {last['missing']} | {vs_raw} |"
         )
     table = "\n".join(lines)

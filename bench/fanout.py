@@ -152,6 +152,11 @@ def serving(count: int, start: Callable[[int], subprocess.Popen]) -> Iterator[li
             process.wait(timeout=30)
 
 
+def label(name: str, server: str) -> str:
+    """A table's server column: ours under uvicorn is marked as such."""
+    return f"{name} ({server})" if name == "ours" and server != "daphne" else name
+
+
 def daphnes(count: int, app: str, server: str = "daphne") -> AbstractContextManager[list[int]]:
     """``count`` processes serving ``app``, under daphne or (``server="uvicorn"``) uvicorn."""
     start = start_uvicorn if server == "uvicorn" else start_daphne
@@ -348,9 +353,9 @@ def main() -> None:
             r = row[name]
             vs_raw = ratio(r["p99"], row["raw"]["p99"]) if name != "raw" else "1.00x"
             speedup = ratio(row["tutorial"]["p99"], r["p99"]) if name == "ours" else ""
-            label = f"{name} ({args.server})" if name == "ours" and args.server != "daphne" else name
             lines.append(
-                f"| {row['users']} | {row['processes']} | {label} | {r['p50']} | {r['p99']} | {r['max']} "
+                f"| {row['users']} | {row['processes']} | {label(name, args.server)} "
+                f"| {r['p50']} | {r['p99']} | {r['max']} "
                 f"| {r['missing']} | {vs_raw} | {speedup} |"
             )
     table = "\n".join(lines)

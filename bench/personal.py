@@ -26,6 +26,7 @@ from fanout import (
     RESULTS,
     SOCKETS_PER_CLIENT,
     daphnes,
+    label,
     launch_clients,
     prepare_database,
     ratio,
@@ -112,7 +113,7 @@ def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) 
 
     users = list(get_user_model().objects.filter(pk__in=user_ids).order_by("pk"))
     actor = users[0]
-    with daphnes(args.processes, "project.asgi:application") as ports:
+    with daphnes(args.processes, "project.asgi:application", args.server) as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/notifications/", c] for i, c in enumerate(cookies)]
         clients = start_collectors(targets, f"http://127.0.0.1:{ports[0]}", 1)
         picks = random.Random(1).choices(range(len(users)), k=int(args.rate * args.seconds))
@@ -161,6 +162,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--rate", type=float, default=200, help="notifications per second")
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne", help="what serves ours")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args()
 
@@ -185,7 +187,8 @@ def main() -> None:
     for name in ("raw", "ours"):
         r = row[name]
         lines.append(
-            f"| {args.users} | {args.processes} | {args.rate:g} | {name} | {r['p50']} | {r['p99']} | {r['max']} "
+            f"| {args.users} | {args.processes} | {args.rate:g} | {label(name, args.server)} "
+            f"| {r['p50']} | {r['p99']} | {r['max']} "
             f"| {r['p99_from_call']} | {r['sent']} | {r['missing']} | {r['duplicates']} "
             f"| {ratio(r['p99'], row['raw']['p99'])} |"
         )
