@@ -107,6 +107,18 @@ def test_a_group_or_queryset_stores_the_same_rows_as_a_list(bob, kind):
     assert created[1].data == {"url": "/x", "count": 3}  # each has its own
 
 
+def test_a_distinct_queryset_ordered_by_another_field_is_stored_row_by_row(bob):
+    """Its SELECT needs the ordering column beside the pk, which the
+    one-statement insert cannot read (it failed with a column-count error
+    before it fell back to the per-row path)."""
+    users = [factories.user(name) for name in ("cy", "al", "bo")]
+    one, two = factories.group("one", *users), factories.group("two", *users[:2])
+    recipients = get_user_model().objects.filter(groups__in=[one, two]).distinct().order_by("username")
+    [(_, created)] = notify.send(bob, recipient=recipients, verb="v")
+    assert [n.recipient.username for n in created] == ["al", "bo", "cy"]
+    assert Notification.objects.count() == 3
+
+
 def test_an_empty_group_stores_nothing(bob):
     [(_, created)] = notify.send(bob, recipient=factories.group("nobody"), verb="v")
     assert created == [] and not Notification.objects.exists()

@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import connections, models, router, transaction
+from django.db.models.fields import NOT_PROVIDED
 from django.utils import timezone
 
 from notifications import delivery, selectors
@@ -108,7 +109,7 @@ def notification_create(
         return notification
 
     db = router.db_for_write(Notification)
-    users = _recipient_query(recipient)
+    users = _recipient_select(recipient, db)
     if users is not None and _can_insert_from_select(Notification, connections[db], values):
         with transaction.atomic(using=db):
             template = Notification(**values, data=data)
@@ -135,24 +136,35 @@ def notification_create(
     return notifications
 
 
-def _recipient_query(recipient: Any) -> models.QuerySet | None:
-    """The users of a Group or a QuerySet of users, as a query the insert can
-    select from; None for a user or a list, which take the per-row path."""
+def _recipient_select(recipient: Any, db: str) -> tuple[str, tuple[Any, ...]] | None:
+    """The SQL and parameters of a SELECT of the user pks of a Group or a
+    QuerySet of users, for the insert to read; None for a user or a list, and
+    for a query that needs more than the pk column (``distinct()`` ordered by
+    another field) or reads another database, which take the per-row path."""
     if isinstance(recipient, Group):
-        return recipient.user_set.all()
-    if isinstance(recipient, models.QuerySet):
+        users = recipient.user_set.all()
+    elif isinstance(recipient, models.QuerySet):
         if not issubclass(recipient.model, get_user_model()):
             raise TypeError(
                 f"notify.send() recipient QuerySet must be of users; got one of {recipient.model.__name__}."
             )
-        return recipient
-    return None
+        users = recipient
+    else:
+        return None
+    if users.db != db:
+        return None  # the users are read from another database (or a replica)
+    compiler = users.values_list("pk").query.get_compiler(using=db)
+    sql, params = compiler.as_sql()
+    if compiler.col_count != 1 or compiler.has_extra_select:
+        return None
+    return sql, tuple(params)
 
 
 def _can_insert_from_select(model: Any, connection: Any, values: dict[str, Any]) -> bool:
     """Whether every row can be a copy of one template: the database makes
     the pk and returns it, and no other column must differ between rows
-    (unique, or a callable default that was not given)."""
+    (unique, or a callable default that was not given), and no column has a
+    database default, which the insert would have to leave out."""
     meta = model._meta
     if connection.vendor not in {"sqlite", "postgresql"} or not connection.features.can_return_rows_from_bulk_insert:
         return False
@@ -160,14 +172,17 @@ def _can_insert_from_select(model: Any, connection: Any, values: dict[str, Any])
         return False
     given = {meta.get_field(name).attname for name in values} | {"recipient_id", "data"}
     return not any(
-        field.unique or (field.has_default() and callable(field.default) and field.attname not in given)
+        field.unique
+        or (field.has_default() and callable(field.default) and field.attname not in given)
+        or getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
         for field in meta.concrete_fields
         if field is not meta.pk
     )
 
 
-def _insert_from_select(template: Any, users: models.QuerySet, db: str) -> list[Any]:
-    """One notification per user of ``users``, each a copy of ``template``,
+def _insert_from_select(template: Any, users: tuple[str, tuple[Any, ...]], db: str) -> list[Any]:
+    """One notification per user pk that the ``users`` SELECT gives, each a
+    copy of ``template``,
     stored by a single ``INSERT ... SELECT ... RETURNING``: the database reads
     the recipients and writes the rows, so no per-row Python runs before the
     commit (the ORM's bulk_create prepares every value of every row, which
@@ -179,7 +194,7 @@ def _insert_from_select(template: Any, users: models.QuerySet, db: str) -> list[
     recipient = meta.get_field("recipient")
     fields = [field for field in meta.concrete_fields if field is not meta.pk and field is not recipient]
     constants = [field.get_db_prep_save(field.pre_save(template, add=True), connection) for field in fields]
-    select, select_params = users.values_list("pk").query.get_compiler(using=db).as_sql()
+    select, select_params = users
     quote = connection.ops.quote_name
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in [*fields, recipient])}) "
