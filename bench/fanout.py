@@ -108,6 +108,10 @@ def start_uvicorn(app: str, port: int) -> subprocess.Popen:
         # about 140 KiB instead of 40.
         "--ws-per-message-deflate",
         "false",
+        # Without it uvicorn waits on open sockets when told to stop: the
+        # tutorial's clients hold theirs until the server goes.
+        "--timeout-graceful-shutdown",
+        "5",
         "--log-level",
         "warning",
         "--no-access-log",
@@ -153,8 +157,8 @@ def serving(count: int, start: Callable[[int], subprocess.Popen]) -> Iterator[li
 
 
 def label(name: str, server: str) -> str:
-    """A table's server column: ours under uvicorn is marked as such."""
-    return f"{name} ({server})" if name == "ours" and server != "daphne" else name
+    """A table's server column: ours or the tutorial under uvicorn is marked as such."""
+    return f"{name} ({server})" if name in {"ours", "tutorial"} and server != "daphne" else name
 
 
 def daphnes(count: int, app: str, server: str = "daphne") -> AbstractContextManager[list[int]]:
@@ -323,7 +327,7 @@ def main() -> None:
         "--server",
         choices=["daphne", "uvicorn"],
         default="daphne",
-        help="what serves ours (the tutorial stays on daphne)",
+        help="what serves ours and the tutorial",
     )
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args()
@@ -337,7 +341,7 @@ def main() -> None:
         for processes in args.processes:
             row = {"users": users, "processes": processes, "server": args.server}
             row["raw"] = run_raw(users, processes, args.rounds)
-            row["tutorial"] = run_tutorial(users, processes, args.rounds)
+            row["tutorial"] = run_tutorial(users, processes, args.rounds, args.server)
             row["ours"] = run_ours(cookies, processes, args.rounds, args.server)
             rows.append(row)
             print(json.dumps(row), flush=True)

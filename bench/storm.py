@@ -1,5 +1,5 @@
 """Connect storm: N clients with real sessions connect within a window, as
-after a deploy, to P daphne processes.
+after a deploy, to P daphne (or, with --server uvicorn, uvicorn) processes.
 
     python bench/storm.py --users 5000 --processes 2 --spread 10
 
@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--spread", type=float, default=10, help="seconds over which the clients connect")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne", help="what serves ours")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args()
 
@@ -33,7 +34,7 @@ def main() -> None:
 
     redis.Redis.from_url(REDIS_URL).flushdb()
     cookies = prepare_database(args.users)
-    with daphnes(args.processes, "project.asgi:application") as ports:
+    with daphnes(args.processes, "project.asgi:application", args.server) as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/notifications/", c] for i, c in enumerate(cookies)]
         start = time.time() + 3  # time for the client processes to start
         spec = {"origin": f"http://127.0.0.1:{ports[0]}", "start": start, "spread": args.spread}
@@ -52,6 +53,7 @@ def main() -> None:
     row = {
         "users": args.users,
         "processes": args.processes,
+        "server": args.server,
         "spread": args.spread,
         "hello": summarize(waits, sum(errors.values())),
         "errors": dict(errors),
@@ -63,9 +65,11 @@ def main() -> None:
     hello = row["hello"]
     table = "\n".join(
         [
-            "| clients | processes | window s | failed | to hello p50 / p99 / max ms | handshakes/s per process |",
-            "|---|---|---|---|---|---|",
-            f"| {args.users} | {args.processes} | {args.spread:g} | {sum(errors.values())} {dict(errors) or ''} "
+            "| clients | processes | server | window s | failed | to hello p50 / p99 / max ms "
+            "| handshakes/s per process |",
+            "|---|---|---|---|---|---|---|",
+            f"| {args.users} | {args.processes} | {args.server} | {args.spread:g} "
+            f"| {sum(errors.values())} {dict(errors) or ''} "
             f"| {hello['p50']} / {hello['p99']} / {hello['max']} | {row['per_process_per_second']} |",
         ]
     )
