@@ -107,3 +107,22 @@ def check_origin_validation(app_configs: Any = None, **kwargs: Any) -> list[Any]
             )
         )
     return errors
+
+
+@register(Tags.database, deploy=True)
+def check_persistent_connections(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Every socket's connect and every heartbeat round runs in
+    ``database_sync_to_async``, which closes the connection after each call
+    unless CONN_MAX_AGE keeps it: a connect storm then spends about a third
+    of its CPU opening connections (docs/benchmarks.md, connect storm)."""
+    closing = [alias for alias, database in settings.DATABASES.items() if not database.get("CONN_MAX_AGE", 0)]
+    if not closing:
+        return []
+    return [
+        Warning(
+            f"CONN_MAX_AGE is 0 for {', '.join(map(repr, closing))}: each WebSocket connect and "
+            "heartbeat round opens a new database connection.",
+            hint="Keep connections open, e.g. dj_database_url.config(conn_max_age=60) (docs/deployment.md).",
+            id="notifications.W007",
+        )
+    ]

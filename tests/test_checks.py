@@ -52,3 +52,12 @@ def test_allowed_hosts_star_without_debug_is_an_error(settings):
 def test_a_websocket_route_without_origin_validation_is_a_warning(settings):
     settings.ASGI_APPLICATION = "tests.unsafe_asgi.application"
     assert "notifications.W006" in ids()
+
+
+def test_closing_database_connections_after_each_call_is_a_deploy_warning(settings, monkeypatch):
+    database = settings.DATABASES["default"]
+    monkeypatch.setitem(database, "CONN_MAX_AGE", 0)
+    assert "notifications.W007" in ids(include_deployment_checks=True)
+    assert "notifications.W007" not in ids()  # only with --deploy
+    monkeypatch.setitem(database, "CONN_MAX_AGE", 60)
+    assert "notifications.W007" not in ids(include_deployment_checks=True)
