@@ -59,8 +59,9 @@ def server_env() -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=f"sqlite:///{DATABASE}",
         # As docs/deployment.md says to run it: with 0, every connect and
-        # heartbeat round opens a database connection (a third of a storm's CPU).
-        DJANGO_CONN_MAX_AGE="60",
+        # heartbeat round opens a database connection (a third of a storm's
+        # CPU). BENCH_CONN_MAX_AGE=0 measures without, for comparison.
+        DJANGO_CONN_MAX_AGE=os.environ.get("BENCH_CONN_MAX_AGE", "60"),
         REDIS_URL=REDIS_URL,
         NOTIFICATIONS_LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
