@@ -109,7 +109,9 @@ def check_origin_validation(app_configs: Any = None, **kwargs: Any) -> list[Any]
     return errors
 
 
-@register(Tags.database, deploy=True)
+# Not Tags.database: Django 6 runs those only for `check --database`, and this
+# reads settings, not a database.
+@register(deploy=True)
 def check_persistent_connections(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """Every socket's connect and every heartbeat round runs in
     ``database_sync_to_async``, which closes the connection after each call
