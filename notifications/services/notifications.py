@@ -101,6 +101,10 @@ def notification_create(
             values[f"{name}_object_id"] = str(obj.pk)
     data = data if data and conf.use_jsonfield else None
 
+    def own_data() -> dict[str, Any]:
+        # Each row gets its own dict; without data the model's default stands.
+        return {"data": dict(data)} if data else {}
+
     def cache_related(notification: Any) -> Any:
         # The push after commit renders these; caching them avoids a query each.
         for name, obj in related.items():
@@ -110,15 +114,15 @@ def notification_create(
 
     db = router.db_for_write(Notification)
     users = _recipient_select(recipient, db)
-    if users is not None and _can_insert_from_select(Notification, connections[db], values):
+    if users is not None and _can_insert_from_select(Notification, connections[db], {**values, **own_data()}):
         with transaction.atomic(using=db):
-            template = Notification(**values, data=data)
+            template = Notification(**values, **own_data())
             notifications = [cache_related(n) for n in _insert_from_select(template, users, db)]
             if notifications:
                 delivery.notifications_created(notifications, using=db)
     else:
         notifications = [
-            cache_related(Notification(recipient=user, **values, data=dict(data) if data else None))
+            cache_related(Notification(recipient=user, **values, **own_data()))
             for user in _resolve_recipients(recipient)
         ]
         if not notifications:
@@ -170,7 +174,7 @@ def _can_insert_from_select(model: Any, connection: Any, values: dict[str, Any])
         return False
     if not meta.pk.db_returning or meta.unique_together or meta.total_unique_constraints:
         return False
-    given = {meta.get_field(name).attname for name in values} | {"recipient_id", "data"}
+    given = {meta.get_field(name).attname for name in values} | {"recipient_id"}
     return not any(
         field.unique
         or (field.has_default() and callable(field.default) and field.attname not in given)
