@@ -186,13 +186,13 @@ def _can_insert_from_select(model: Any, connection: Any, values: dict[str, Any])
 
 def _insert_from_select(template: Any, users: tuple[str, tuple[Any, ...]], db: str) -> list[Any]:
     """One notification per user pk that the ``users`` SELECT gives, each a
-    copy of ``template``,
-    stored by a single ``INSERT ... SELECT ... RETURNING``: the database reads
-    the recipients and writes the rows, so no per-row Python runs before the
-    commit (the ORM's bulk_create prepares every value of every row, which
-    for 10,000 recipients is most of a second). The ORM has no INSERT from a
-    SELECT, so this builds one from the model's own column names and each
-    field's ``get_db_prep_save``, as its insert compiler does per value."""
+    copy of ``template``, stored by a single ``INSERT ... SELECT ... RETURNING``:
+    the database reads the recipients and writes the rows, so no per-row
+    Python runs before the commit (the ORM's bulk_create prepares every value
+    of every row, which for 10,000 recipients is most of a second). The ORM
+    has no INSERT from a SELECT, so this builds one from the model's own
+    column names and each field's ``get_db_prep_save``, as its insert
+    compiler does per value."""
     model, connection = type(template), connections[db]
     meta = model._meta
     recipient = meta.get_field("recipient")
