@@ -89,9 +89,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads (daphne's sync workers) write at once; wait for the lock
     # instead of failing with "database is locked". WAL lets readers (socket
     # snapshots) and a writer (notify.send) proceed together instead of the
-    # writer waiting for every reader.
+    # writer waiting for every reader. IMMEDIATE takes the write lock at BEGIN,
+    # where SQLite waits for it: a deferred transaction that has to upgrade
+    # fails at once when another has committed meanwhile.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        timeout=20, init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+        timeout=20,
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        transaction_mode="IMMEDIATE",
     )
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

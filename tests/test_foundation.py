@@ -19,17 +19,15 @@ from tests.conftest import browser_login
 from tests.live import ROOT
 
 
-def settings_in_subprocess(code: str, **env: str) -> subprocess.CompletedProcess:
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -c code`` in the project, with none of this run's site settings."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
     base.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", f"import project.settings as s; {code}"],
-        cwd=ROOT,
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60)
+
+
+def settings_in_subprocess(code: str, **env: str) -> subprocess.CompletedProcess:
+    return run_python(f"import project.settings as s; {code}", **env)
 
 
 def test_defaults_are_sqlite_and_the_in_memory_layer():
@@ -56,6 +54,48 @@ def test_environment_selects_postgres_and_redis_with_a_pool_that_survives_connec
         "True",
         "True",
     ]
+
+
+SQLITE_READ_THEN_WRITE = """
+import threading, time, django
+django.setup()
+from django.core.management import call_command
+from django.db import connections, transaction
+from django.contrib.auth import get_user_model
+call_command("migrate", verbosity=0)
+User = get_user_model()
+User.objects.create(username="a")
+has_read = threading.Event()
+
+def other():
+    has_read.wait()
+    User.objects.create(username="b")
+    connections.close_all()
+
+thread = threading.Thread(target=other)
+thread.start()
+with transaction.atomic():
+    User.objects.count()
+    has_read.set()
+    time.sleep(0.5)  # the other thread writes now
+    User.objects.create(username="c")
+thread.join()
+print(User.objects.count())
+"""
+
+
+def test_on_sqlite_a_transaction_that_reads_then_writes_waits_for_the_lock(tmp_path):
+    """Another thread commits between this transaction's read and its write.
+    A deferred transaction then fails at once with "database is locked"
+    (SQLite does not wait when a reader's snapshot is stale); the demo's
+    IMMEDIATE transactions take the lock at BEGIN, where SQLite waits."""
+    result = run_python(
+        SQLITE_READ_THEN_WRITE,
+        DJANGO_SETTINGS_MODULE="project.settings",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3"]
 
 
 def test_a_missing_secret_key_is_an_error_when_debug_is_off():
