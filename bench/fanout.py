@@ -124,9 +124,13 @@ def start_uvicorn(app: str, port: int) -> subprocess.Popen:
 
 
 def start_server(port: int, *args: str) -> subprocess.Popen:
-    """``python *args`` with the site's environment, once it listens on ``port``."""
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=server_env(), **quiet)
+    """``python *args`` with the site's environment, once it listens on ``port``.
+    BENCH_SERVER_LOGS=DIR keeps each server's output in DIR/server-<port>.log."""
+    logs = os.environ.get("BENCH_SERVER_LOGS")
+    output = open(Path(logs) / f"server-{port}.log", "ab") if logs else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=server_env(), stdout=output, stderr=subprocess.STDOUT
+    )
     wait_port(port)
     return process
 

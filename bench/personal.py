@@ -1,6 +1,6 @@
 """Personal notification latency: while M users are connected over N daphne
-processes, this process commits `notify.send` calls at a steady rate to
-random users; ours against the same path done by hand (a Redis publish to a
+processes, two sender processes commit `notify.send` calls at a steady rate
+to random users; ours against the same path done by hand (a Redis publish to a
 `websockets` server that forwards to the user's sockets).
 
     python bench/personal.py --users 2000 --processes 2 --rate 200 --seconds 10
@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import random
 import sys
-import threading
 import time
+import traceback
 from pathlib import Path
 
 from fanout import (
@@ -42,48 +43,75 @@ def start_collectors(targets: list[list], origin: str, greeting: int) -> list:
 SENDERS = 2
 
 
-def send_steadily(rate: float, seconds: float, send) -> list[tuple[int, int]]:
+def send_steadily(rate: float, seconds: float, send) -> list:
     """Call ``send(n)`` `rate` times a second, each call at its scheduled
-    time, from SENDERS threads (one call waits for its commit and publish);
-    returns the (user index, id) pairs in the order they were scheduled."""
+    time, from SENDERS forked processes (one call waits for its commit and
+    publish, so one sender alone cannot keep the rate); returns what each
+    call returned, in the order they were scheduled, None for a call that
+    failed. Processes, not threads: two sender threads queue for one GIL
+    behind each other's ORM work (a push from the sending process then took
+    11 ms at the median against 2 ms alone), which would measure the load
+    generator."""
+    from django.db import connections
+
     total = int(rate * seconds)
     sent: list = [None] * total
-    start = time.monotonic()
+    connections.close_all()  # each process opens its own
+    start = time.monotonic() + 0.5
+    context = multiprocessing.get_context("fork")
+    results = context.SimpleQueue()
 
     def sender(first: int) -> None:
-        from django.db import connections
-
+        done = []
         try:
             for n in range(first, total, SENDERS):
                 time.sleep(max(0.0, start + n / rate - time.monotonic()))
-                sent[n] = send(n)
+                try:
+                    done.append((n, send(n)))
+                except Exception:
+                    traceback.print_exc()  # counted as lost
         finally:
             connections.close_all()
+            results.put(done)
 
-    threads = [threading.Thread(target=sender, args=(i,)) for i in range(SENDERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    processes = [context.Process(target=sender, args=(i,)) for i in range(SENDERS)]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        for n, value in results.get():
+            sent[n] = value
+    for process in processes:
+        process.join()
     return sent
 
 
-def check(clients: list, sent: list[tuple[int, int]], offset: int, committed: dict[int, float] | None = None) -> dict:
+def check(
+    clients: list,
+    sent: list[tuple[int, int]],
+    offset: int,
+    committed: dict[int, float] | None = None,
+    pushed: dict[int, float] | None = None,
+) -> dict:
     """Every id arrived once? Latency runs from the commit (``committed``, by
-    id; for raw, the publish) to the receipt, and also from the call."""
+    id; for raw, the publish) to the receipt, and also from the call and, for
+    ours, from the end of the push (``pushed``: when ``notify.send``, whose
+    push runs in it after the commit, returned), which leaves the servers'
+    share."""
     time.sleep(3)  # let the last frames arrive
     for process in clients:
         process.stdin.write("stop\n")
         process.stdin.flush()
     committed = committed or {}
     received: dict[tuple[int, int], int] = {}
-    latencies, from_call = [], []
+    latencies, from_call, from_push = [], [], []
     for base, process in enumerate(clients):
         for index, item_id, sent_at, received_at in json.loads(process.stdout.readline()):
             key = (base * SOCKETS_PER_CLIENT + index + offset, item_id)
             received[key] = received.get(key, 0) + 1
             latencies.append((received_at - committed.get(item_id, sent_at)) * 1000)
             from_call.append((received_at - sent_at) * 1000)
+            if pushed and item_id in pushed:
+                from_push.append((received_at - pushed[item_id]) * 1000)
         process.wait(timeout=30)
     expected = set(sent)
     missed = expected - received.keys()
@@ -95,10 +123,15 @@ def check(clients: list, sent: list[tuple[int, int]], offset: int, committed: di
     stray = len(received.keys() - expected)
     latencies.sort()
     call = summarize(sorted(from_call), lost)
+    push = summarize(sorted(from_push), lost) if from_push else {"p50": None, "p99": None}
+    if from_push:
+        print(f"ours, from the end of the push to the receipt: p50 {push['p50']} ms, p99 {push['p99']} ms")
     return {
         **summarize(latencies, lost),
         "p50_from_call": call["p50"],
         "p99_from_call": call["p99"],
+        "p50_from_push": push["p50"],
+        "p99_from_push": push["p99"],
         "duplicates": duplicates,
         "stray": stray,
         "sent": len(sent),
@@ -118,9 +151,7 @@ def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) 
         clients = start_collectors(targets, f"http://127.0.0.1:{ports[0]}", 1)
         picks = random.Random(1).choices(range(len(users)), k=int(args.rate * args.seconds))
 
-        committed: dict[int, float] = {}
-
-        def send(n: int) -> tuple[int, int]:
+        def send(n: int) -> tuple[int, int, float, float]:
             index = picks[n]
             commit: dict[str, float] = {}
             with transaction.atomic():
@@ -128,13 +159,15 @@ def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) 
                 # notify.send's own on_commit push.
                 transaction.on_commit(lambda: commit.setdefault("at", time.time()))
                 [(_, [created])] = notify.send(actor, recipient=users[index], verb="bench", sent=time.time())
-            committed[created.id] = commit["at"]
-            return index, created.id
+            return index, created.id, commit["at"], time.time()
 
         started = time.monotonic()
-        sent = send_steadily(args.rate, args.seconds, send)
+        calls = send_steadily(args.rate, args.seconds, send)
         print(f"ours: sending took {time.monotonic() - started:.1f} s", file=sys.stderr)
-        return check(clients, sent, 0, committed)
+        committed = {call[1]: call[2] for call in calls if call}
+        pushed = {call[1]: call[3] for call in calls if call}
+        sent = [call[:2] if call else None for call in calls]
+        return check(clients, sent, 0, committed, pushed)
 
 
 def run_raw(users: int, args: argparse.Namespace) -> dict:
@@ -143,7 +176,7 @@ def run_raw(users: int, args: argparse.Namespace) -> dict:
     with raw_servers(args.processes, "raw_personal_server.py", REDIS_URL) as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/u/{i}", None] for i in range(users)]
         clients = start_collectors(targets, f"http://127.0.0.1:{ports[0]}", 0)
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(REDIS_URL)  # connects in each sender
         picks = random.Random(1).choices(range(users), k=int(args.rate * args.seconds))
 
         def send(n: int) -> tuple[int, int]:

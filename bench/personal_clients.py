@@ -25,7 +25,13 @@ async def main() -> None:
 
     async def read(index: int, connection: websockets.ClientConnection) -> None:
         while True:
-            frame = json.loads(await connection.recv())
+            try:
+                frame = json.loads(await connection.recv())
+            except websockets.ConnectionClosed as closed:
+                # The bench does not reconnect: say so, or the ids this socket
+                # then misses look lost.
+                print(f"socket {index} closed at {time.time():.3f}: {closed!r}", file=sys.stderr, flush=True)
+                return
             if frame.get("type") == "notification":
                 item = frame["notification"]
                 got.append([index, item["id"], item["data"]["sent"], time.time()])
