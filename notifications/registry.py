@@ -19,6 +19,10 @@ def register_queryset_filter(fn: Callable[[Any, Any], Any]) -> None:
     _queryset_filters.append(fn)
 
 
+def has_queryset_filters() -> bool:
+    return bool(_queryset_filters)
+
+
 def apply_queryset_filters(queryset: Any, request: Any) -> Any:
     for fn in _queryset_filters:
         queryset = fn(queryset, request)

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from notifications import selectors
 from notifications.models import Announcement, Notification
-from notifications.selectors.announcements import _live_ids, any_live
+from notifications.selectors.announcements import _group_ids, _is_staff, _live_ids, any_live
 from notifications.selectors.prepared import STAND_IN_ID, PreparedQuery, as_id
+from notifications.selectors.sockets import _newest
 from notifications.signals import notify
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +106,41 @@ def test_a_query_without_its_stand_in_is_built_each_time(alice, bob):
     )
     assert ignores.rows(alice.pk) == [(alice.pk,)]
     assert set(empty._compiled.values()) == set(ignores._compiled.values()) == {None}
+
+
+def test_the_audience_is_read_fresh_for_each_user(alice, bob):
+    from tests import factories
+
+    staff = get_user_model().objects.create(username="staff", is_staff=True)
+    editors = factories.group("editors", alice)
+    readers = factories.group("readers", alice, bob)
+    assert selectors.audience_of(user=alice) == {"staff": False, "groups": sorted([editors.pk, readers.pk])}
+    assert selectors.audience_of(user=bob) == {"staff": False, "groups": [readers.pk]}
+    assert selectors.audience_of(user=staff) == {"staff": True, "groups": []}
+    readers.user_set.remove(bob)
+    get_user_model().objects.filter(pk=bob.pk).update(is_staff=True)
+    assert selectors.audience_of(user=bob) == {"staff": True, "groups": []}
+    assert None not in [*_is_staff._compiled.values(), *_group_ids._compiled.values()]
+
+
+def test_the_hello_gives_the_newest_id_as_the_orm_does(alice, bob, settings):
+    assert selectors.hello_snapshot(user=alice)["last_id"] is None
+    [(_, [first])] = notify.send(bob, recipient=alice, verb="a")
+    [(_, [second])] = notify.send(bob, recipient=alice, verb="b")
+    notify.send(alice, recipient=bob, verb="c")
+    assert selectors.hello_snapshot(user=alice)["last_id"] == second.pk
+
+    Notification.objects.filter(pk=second.pk).update(deleted=True)
+    assert selectors.hello_snapshot(user=alice)["last_id"] == second.pk
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {"SOFT_DELETE": True}
+    assert selectors.hello_snapshot(user=alice)["last_id"] == first.pk
+    assert None not in _newest._compiled.values()
+
+
+def test_a_registered_queryset_filter_applies_to_the_newest_id(alice, bob, monkeypatch):
+    from notifications import registry
+
+    [(_, [first])] = notify.send(bob, recipient=alice, verb="keep")
+    notify.send(bob, recipient=alice, verb="hide")
+    monkeypatch.setattr(registry, "_queryset_filters", [lambda queryset, request: queryset.exclude(verb="hide")])
+    assert selectors.hello_snapshot(user=alice)["last_id"] == first.pk

@@ -12,18 +12,32 @@ from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.utils import timezone
 
 from notifications.models import Announcement, AnnouncementRead, Audience, announcements_enabled
-from notifications.selectors.prepared import PreparedQuery, as_datetime, stand_in_datetime
+from notifications.selectors.prepared import STAND_IN_ID, PreparedQuery, as_datetime, as_id, stand_in_datetime
 
 _json = DjangoJSONEncoder()
 
 
 def audience_of(*, user: Any) -> dict[str, Any]:
     """What decides which announcements a user gets, read fresh from the
-    database (a socket captures it at connect, and re-reads it on change)."""
-    User = get_user_model()
-    row = User._default_manager.filter(pk=user.pk).values("is_staff").first() if _has_staff(User) else None
-    groups = User.groups.through.objects.filter(user_id=user.pk).values_list("group_id", flat=True)
-    return {"staff": bool(row and row["is_staff"]), "groups": sorted(groups)}
+    database (a socket captures it at connect, and re-reads it on change),
+    in two queries compiled once: every socket's hello reads it."""
+    staff = _has_staff(get_user_model()) and any(is_staff for (is_staff,) in _is_staff.rows(user.pk))
+    groups = sorted(group_id for (group_id,) in _group_ids.rows(user.pk))
+    return {"staff": bool(staff), "groups": groups}
+
+
+_is_staff = PreparedQuery(
+    lambda user_id: get_user_model()._default_manager.filter(pk=user_id).values_list("is_staff"),
+    stand_ins=lambda: (STAND_IN_ID,),
+    adapt=(as_id,),
+    key=lambda: (get_user_model(),),
+)
+_group_ids = PreparedQuery(
+    lambda user_id: get_user_model().groups.through.objects.filter(user_id=user_id).values_list("group_id"),
+    stand_ins=lambda: (STAND_IN_ID,),
+    adapt=(as_id,),
+    key=lambda: (get_user_model(),),
+)
 
 
 def _has_staff(User: Any) -> bool:

@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db import connections
 from django.db.models import DateTimeField, QuerySet
 
-# Values no real query is called with.
-STAND_IN_ID = -7_300_451_219
+# Values no real query is called with (ids are positive).
+STAND_IN_ID = -1_999_999_973  # inside a 32-bit integer: Django treats an out-of-range id as no match
 
 
 def stand_in_datetime() -> datetime:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Max
 
 from notifications.conf import conf
+from notifications.registry import has_queryset_filters
 from notifications.selectors.announcements import (
     announcement_payload,
     announcements_for,
@@ -20,6 +21,7 @@ from notifications.selectors.announcements import (
     unread_announcement_counts,
 )
 from notifications.selectors.notifications import notifications_of, unread_counts
+from notifications.selectors.prepared import STAND_IN_ID, PreparedQuery, as_id
 from notifications.swappable import load_notification_model
 
 
@@ -40,13 +42,29 @@ def hello_snapshot(*, user: Any) -> dict[str, Any]:
     live announcements and the badge count (which counts them)."""
     audience = audience_of(user=user)
     announcements = announcements_for(user=user, audience=audience)
-    newest = notifications_of(user=user).aggregate(last_id=Max("id"))["last_id"]
     return {
         "audience": audience,
         "unread_count": unread_counts(user_ids=[user.pk])[user.pk] + len(announcements),
-        "last_id": newest,
+        "last_id": newest_id(user=user),
         "announcements": [announcement_payload(a) for a in announcements],
     }
+
+
+def newest_id(*, user: Any) -> int | None:
+    """The id of the user's newest notification, in a query compiled once
+    unless a queryset filter is registered (it may change per call)."""
+    if has_queryset_filters():
+        return notifications_of(user=user).aggregate(last_id=Max("id"))["last_id"]
+    rows = _newest.rows(user.pk)
+    return rows[0][0] if rows else None
+
+
+_newest = PreparedQuery(
+    lambda user_id: notifications_of(user=user_id).order_by("-id").values_list("id")[:1],
+    stand_ins=lambda: (STAND_IN_ID,),
+    adapt=(as_id,),
+    key=lambda: (load_notification_model(), conf.soft_delete),
+)
 
 
 def heartbeat_snapshots(*, user_ids: list[int]) -> dict[int, dict[str, Any]]:
