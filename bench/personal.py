@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import queue
 import random
 import sys
 import time
@@ -59,7 +60,7 @@ def send_steadily(rate: float, seconds: float, send) -> list:
     connections.close_all()  # each process opens its own
     start = time.monotonic() + 0.5
     context = multiprocessing.get_context("fork")
-    results = context.SimpleQueue()
+    results = context.Queue()
 
     def sender(first: int) -> None:
         done = []
@@ -78,7 +79,11 @@ def send_steadily(rate: float, seconds: float, send) -> list:
     for process in processes:
         process.start()
     for _ in processes:
-        for n, value in results.get():
+        try:
+            done = results.get(timeout=seconds + 120)
+        except queue.Empty:
+            raise RuntimeError(f"a sender process died: exit codes {[p.exitcode for p in processes]}") from None
+        for n, value in done:
             sent[n] = value
     for process in processes:
         process.join()
