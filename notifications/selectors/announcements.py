@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.utils import timezone
 
 from notifications.models import Announcement, AnnouncementRead, Audience, announcements_enabled
-from notifications.selectors.prepared import STAND_IN_ID, PreparedQuery, as_datetime, as_id, stand_in_datetime
+from notifications.selectors.prepared import PreparedQuery, as_datetime, stand_in_datetime
 
 _json = DjangoJSONEncoder()
 
@@ -26,16 +26,12 @@ def audience_of(*, user: Any) -> dict[str, Any]:
     return {"staff": bool(staff), "groups": groups}
 
 
-_is_staff = PreparedQuery(
+_is_staff = PreparedQuery.by_id(
     lambda user_id: get_user_model()._default_manager.filter(pk=user_id).values_list("is_staff"),
-    stand_ins=lambda: (STAND_IN_ID,),
-    adapt=(as_id,),
     key=lambda: (get_user_model(),),
 )
-_group_ids = PreparedQuery(
+_group_ids = PreparedQuery.by_id(
     lambda user_id: get_user_model().groups.through.objects.filter(user_id=user_id).values_list("group_id"),
-    stand_ins=lambda: (STAND_IN_ID,),
-    adapt=(as_id,),
     key=lambda: (get_user_model(),),
 )
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from notifications.conf import conf
 from notifications.registry import apply_queryset_filters, derive_cache_key
-from notifications.selectors.prepared import STAND_IN_ID, PreparedQuery, as_id
+from notifications.selectors.prepared import PreparedQuery
 from notifications.swappable import load_notification_model
 from notifications.utils import id2slug
 
@@ -81,31 +81,25 @@ def unread_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
         [user_id] = user_ids
         return {user_id: sum(n for (n,) in _unread_count.rows(user_id))}
     counts = dict.fromkeys(user_ids, 0)
-    rows = (
-        load_notification_model()
-        .objects.filter(recipient_id__in=user_ids)
-        .unread()
-        .order_by()
-        .values("recipient_id")
-        .annotate(n=Count("id"))
-        .values_list("recipient_id", "n")
-    )
-    counts.update(rows)
+    counts.update(_unread_by_recipient(recipient_id__in=user_ids).values_list("recipient_id", "n"))
     return counts
 
 
-_unread_count = PreparedQuery(
-    lambda user_id: (
+def _unread_by_recipient(**recipients: Any) -> QuerySet:
+    """Unread notifications of the ``recipients`` lookup, counted per
+    recipient as ``n``."""
+    return (
         load_notification_model()
-        .objects.filter(recipient_id=user_id)
+        .objects.filter(**recipients)
         .unread()
         .order_by()
         .values("recipient_id")
         .annotate(n=Count("id"))
-        .values_list("n")
-    ),
-    stand_ins=lambda: (STAND_IN_ID,),
-    adapt=(as_id,),
+    )
+
+
+_unread_count = PreparedQuery.by_id(
+    lambda user_id: _unread_by_recipient(recipient_id=user_id).values_list("n"),
     key=lambda: (load_notification_model(), conf.soft_delete),
 )
 

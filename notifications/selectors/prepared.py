@@ -66,6 +66,11 @@ class PreparedQuery:
         self._compiled: dict[tuple[Any, ...], tuple[str, list[Any], list[int | None]] | None] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def by_id(cls, build: Callable[[Any], QuerySet], *, key: Callable[[], tuple[Any, ...]] = tuple) -> PreparedQuery:
+        """A query of one integer id (a user's, say)."""
+        return cls(build, stand_ins=lambda: (STAND_IN_ID,), adapt=(as_id,), key=key)
+
     def rows(self, *values: Any, using: str = "default") -> list[tuple[Any, ...]]:
         key = (using, settings.USE_TZ, *self.key())
         if key not in self._compiled:

@@ -21,7 +21,7 @@ from notifications.selectors.announcements import (
     unread_announcement_counts,
 )
 from notifications.selectors.notifications import notifications_of, unread_counts
-from notifications.selectors.prepared import STAND_IN_ID, PreparedQuery, as_id
+from notifications.selectors.prepared import PreparedQuery
 from notifications.swappable import load_notification_model
 
 
@@ -59,10 +59,8 @@ def newest_id(*, user: Any) -> int | None:
     return rows[0][0] if rows else None
 
 
-_newest = PreparedQuery(
+_newest = PreparedQuery.by_id(
     lambda user_id: notifications_of(user=user_id).order_by("-id").values_list("id")[:1],
-    stand_ins=lambda: (STAND_IN_ID,),
-    adapt=(as_id,),
     key=lambda: (load_notification_model(), conf.soft_delete),
 )
 
