@@ -9,10 +9,11 @@ From sync code there are two cases:
 - Inside a server process (a view or a ``database_sync_to_async`` call under
   daphne), a hub's event loop is running. The send is run on that loop, which
   reuses its layer connections.
-- In a plain sync process (``manage.py``, a worker, WSGI), a single
-  long-lived publisher thread with its own event loop and layer instance does
-  the sends. ``async_to_sync(layer.group_send)`` would instead start a new
-  loop, thread and Redis connection on every call.
+- In a plain sync process (``manage.py``, a worker, WSGI), a long-lived
+  sync Redis client sends from the calling thread (channels-redis), or, for
+  another layer, a single long-lived publisher thread with its own event
+  loop and layer instance does. ``async_to_sync(layer.group_send)`` would
+  instead start a new loop, thread and Redis connection on every call.
 """
 
 from __future__ import annotations
@@ -42,11 +43,9 @@ MULTICAST_THRESHOLD = 8
 MULTICAST_CHUNK = 250
 
 
-async def apublish(events: Iterable[Event], *, alias: str = "default", layer: Any = None) -> None:
-    """Send each event to its group. Logs and swallows layer failures."""
-    layer = layer or get_channel_layer(alias)
-    if layer is None:
-        return
+def _layer_messages(events: Iterable[Event]) -> list[Event]:
+    """The (group, message) pairs to send for ``events``: many ready frames
+    go as multicast chunks, and each message names its group."""
     events = list(events)
     frames = [(group, message["frame"]) for group, message in events if "frame" in message]
     if len(frames) > MULTICAST_THRESHOLD:
@@ -54,23 +53,59 @@ async def apublish(events: Iterable[Event], *, alias: str = "default", layer: An
         for start in range(0, len(frames), MULTICAST_CHUNK):
             chunk = frames[start : start + MULTICAST_CHUNK]
             events.append((MULTICAST_GROUP, {"type": MULTICAST, "frames": chunk}))
-    for group, message in events:
+    return [(group, {**message, "group": group}) for group, message in events]
+
+
+def _publish_failed(message: dict[str, Any], exc: Exception) -> None:
+    # Expected while Redis is down; clients recover by sync.
+    logger.warning("could not publish %s to %s: %r", message.get("type"), message["group"], exc)
+
+
+async def apublish(events: Iterable[Event], *, alias: str = "default", layer: Any = None) -> None:
+    """Send each event to its group. Logs and swallows layer failures."""
+    layer = layer or get_channel_layer(alias)
+    if layer is None:
+        return
+    for group, message in _layer_messages(events):
         try:
-            await layer.group_send(group, {**message, "group": group})
+            await layer.group_send(group, message)
         except Exception as exc:
-            # Expected while Redis is down; clients recover by sync.
-            logger.warning("could not publish %s to %s: %r", message.get("type"), group, exc)
+            _publish_failed(message, exc)
 
 
 class _Publisher:
-    """An event loop on a daemon thread, with its own channel layer."""
+    """How a plain sync process sends: its own channel layer, and either a
+    sync Redis client (channels-redis) or an event loop on a daemon thread."""
 
     def __init__(self, alias: str):
         self.pid = os.getpid()
         self.layer = channel_layers.make_backend(alias)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="realtime-publisher", daemon=True)
-        self.thread.start()
+        self.sync: redis_store.SyncClient | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        if redis_store.is_channels_redis(self.layer):
+            self.sync = redis_store.SyncClient(self.layer, timeout=PUBLISH_TIMEOUT)
+        else:
+            self.loop = asyncio.new_event_loop()
+            threading.Thread(target=self.loop.run_forever, name="realtime-publisher", daemon=True).start()
+
+    def publish(self, events: list[Event]) -> None:
+        if self.sync is None:
+            _wait(apublish(events, layer=self.layer), self.loop, f"publishing {len(events)} events")
+            return
+        for group, message in _layer_messages(events):
+            try:
+                self.sync.group_send(group, message)
+            except Exception as exc:
+                _publish_failed(message, exc)
+
+    def live_groups(self, groups: list[str]) -> set[str] | None:
+        if self.sync is None:
+            return _wait(groups_with_members(self.layer, groups), self.loop, "asking which groups have members")
+        try:
+            return self.sync.groups_with_members(groups)
+        except Exception as exc:
+            logger.warning("could not tell which groups have members: %r", exc)
+            return None
 
 
 _publishers: dict[str, _Publisher] = {}
@@ -86,9 +121,10 @@ def _publisher(alias: str) -> _Publisher:
         return publisher
 
 
-def _layer_loop(alias: str) -> tuple[asyncio.AbstractEventLoop, Any, bool] | None:
-    """Where sync code should run a layer call: (loop, layer, may wait for it).
-    None when no process can receive anything."""
+def _layer_loop(alias: str) -> tuple[asyncio.AbstractEventLoop, Any, bool] | _Publisher | None:
+    """Where sync code should run a layer call: (loop, layer, may wait for
+    it) in a server process, this process's publisher in a plain one, None
+    when no process can receive anything."""
     layer = get_channel_layer(alias)
     if layer is None:
         return None
@@ -109,8 +145,19 @@ def _layer_loop(alias: str) -> tuple[asyncio.AbstractEventLoop, Any, bool] | Non
         # No socket is served by this process, and the in-memory layer cannot
         # reach any other: nobody can receive these events.
         return None
-    publisher = _publisher(alias)
-    return publisher.loop, publisher.layer, True
+    return _publisher(alias)
+
+
+def _wait(coroutine: Any, loop: asyncio.AbstractEventLoop, doing: str) -> Any:
+    """Run ``coroutine`` on ``loop`` (another thread's) and wait for it, at
+    most PUBLISH_TIMEOUT; None when it times out."""
+    future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+    try:
+        return future.result(timeout=PUBLISH_TIMEOUT)
+    except FutureTimeout:
+        future.cancel()
+        logger.warning("%s timed out after %ss", doing, PUBLISH_TIMEOUT)
+        return None
 
 
 def publish(events: list[Event], *, alias: str = "default") -> None:
@@ -120,16 +167,14 @@ def publish(events: list[Event], *, alias: str = "default") -> None:
     target = _layer_loop(alias)
     if target is None:
         return
+    if isinstance(target, _Publisher):
+        target.publish(events)
+        return
     loop, layer, may_wait = target
     if not may_wait:
         loop.create_task(apublish(events, layer=layer))
         return
-    future = asyncio.run_coroutine_threadsafe(apublish(events, layer=layer), loop)
-    try:
-        future.result(timeout=PUBLISH_TIMEOUT)
-    except FutureTimeout:
-        future.cancel()
-        logger.warning("publishing %d events timed out after %ss", len(events), PUBLISH_TIMEOUT)
+    _wait(apublish(events, layer=layer), loop, f"publishing {len(events)} events")
 
 
 async def groups_with_members(layer: Any, groups: list[str]) -> set[str] | None:
@@ -148,12 +193,11 @@ def live_groups(groups: list[str], *, alias: str = "default") -> set[str] | None
     """From sync code: which of ``groups`` have a member in any process, or
     None when that is unknown (then treat them all as live)."""
     target = _layer_loop(alias)
-    if target is None or not target[2]:
+    if target is None:
         return None
-    loop, layer, _ = target
-    future = asyncio.run_coroutine_threadsafe(groups_with_members(layer, groups), loop)
-    try:
-        return future.result(timeout=PUBLISH_TIMEOUT)
-    except FutureTimeout:
-        future.cancel()
+    if isinstance(target, _Publisher):
+        return target.live_groups(groups)
+    loop, layer, may_wait = target
+    if not may_wait:
         return None
+    return _wait(groups_with_members(layer, groups), loop, "asking which groups have members")

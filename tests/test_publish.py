@@ -1,0 +1,146 @@
+"""Publishing from a plain sync process on channels-redis: the sync client's
+messages are the ones the layer itself would send, so the layer's own
+``receive`` gets them; a full channel, a dead Redis and stale messages behave
+as channels-redis's ``group_send`` does. Another layer is published to from
+the publisher thread's event loop."""
+
+import logging
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import BaseChannelLayer, channel_layers
+
+from notifications.realtime import publish as publish_module
+from notifications.realtime import redis_channel_layer, redis_store
+
+needs_redis = pytest.mark.redis
+
+
+@pytest.fixture
+def layer(redis_layer):
+    return channel_layers.make_backend("default")
+
+
+def sync_client(layer):
+    return redis_store.SyncClient(layer, timeout=publish_module.PUBLISH_TIMEOUT)
+
+
+def received(layer, channel, count):
+    """The next ``count`` messages of ``channel``, in one event loop (the
+    layer buffers what one receive pulls for the next)."""
+
+    async def receive():
+        return [await layer.receive(channel) for _ in range(count)]
+
+    return async_to_sync(receive)()
+
+
+@needs_redis
+def test_a_plain_process_publishes_from_its_own_thread_with_a_sync_client(layer):
+    publisher = publish_module._layer_loop("default")
+    assert isinstance(publisher, publish_module._Publisher)
+    assert publisher.sync is not None and publisher.loop is None
+
+
+@needs_redis
+def test_the_layer_receives_what_the_sync_client_sends_once_on_each_channel(layer):
+    first = async_to_sync(layer.new_channel)()
+    second = async_to_sync(layer.new_channel)()
+    for channel in (first, second):
+        async_to_sync(layer.group_add)("notifications.user.7", channel)
+    async_to_sync(layer.group_add)("notifications.user.8", second)
+
+    publish_module.publish([("notifications.user.7", {"type": "notifications.frame", "frame": {"n": 1}})])
+
+    expected = {"type": "notifications.frame", "frame": {"n": 1}, "group": "notifications.user.7"}
+    assert received(layer, first, 1) == [expected]
+    assert received(layer, second, 1) == [expected]
+
+
+@needs_redis
+def test_a_group_without_members_sends_nothing_and_says_nothing(layer, caplog):
+    with caplog.at_level(logging.INFO, logger="notifications.realtime"):
+        sync_client(layer).group_send("notifications.user.9", {"type": "x"})
+    assert caplog.text == ""
+
+
+@needs_redis
+def test_a_full_channel_drops_the_message_and_logs_it_as_the_layer_does(layer, redis_url, caplog):
+    import redis
+
+    layer.capacity = 2
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("room", channel)
+    client = sync_client(layer)
+    with caplog.at_level(logging.INFO, logger="notifications.realtime"):
+        for n in range(3):
+            client.group_send("room", {"type": "x", "n": n})
+    assert "1 of 1 channels over capacity in group room" in caplog.text
+    assert [message["n"] for message in received(layer, channel, 2)] == [0, 1]
+    assert redis.Redis.from_url(redis_url).zcard(layer.prefix + layer.non_local_name(channel)) == 0
+
+
+@needs_redis
+def test_messages_older_than_the_expiry_are_dropped_before_a_send(layer, redis_url):
+    import redis
+
+    layer.expiry = 1
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("room", channel)
+    key = layer.prefix + layer.non_local_name(channel)
+    client = sync_client(layer)
+    client.group_send("room", {"type": "old"})
+    # As if it had been waiting for 10 s.
+    plain = redis.Redis.from_url(redis_url)
+    [(message, score)] = plain.zrange(key, 0, -1, withscores=True)
+    plain.zadd(key, {message: score - 10})
+    client.group_send("room", {"type": "new"})
+    assert [message["type"] for message in received(layer, channel, 1)] == ["new"]
+    assert plain.zcard(key) == 0
+
+
+@needs_redis
+def test_groups_with_members_agrees_with_the_async_helper(layer):
+    channel = async_to_sync(layer.new_channel)()
+    groups = [f"notifications.user.{n}" for n in range(2500)]
+    for group in groups[::300]:
+        async_to_sync(layer.group_add)(group, channel)
+    found = sync_client(layer).groups_with_members(groups)
+    assert found == set(groups[::300])
+    assert found == async_to_sync(redis_store.groups_with_members)(layer, groups)
+
+
+def test_a_dead_redis_is_logged_and_fails_nothing(settings, caplog):
+    # Nothing listens on port 1.
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)}
+    publish_module._publishers.clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="notifications.realtime"):
+            publish_module.publish([("notifications.user.1", {"type": "notifications.frame", "frame": {}})])
+            assert publish_module.live_groups(["notifications.user.1"]) is None
+        assert "could not publish notifications.frame to notifications.user.1" in caplog.text
+        assert "could not tell which groups have members" in caplog.text
+    finally:
+        publish_module._publishers.clear()
+
+
+class RecordingLayer(BaseChannelLayer):
+    """A layer that is neither channels-redis nor in-memory."""
+
+    sent: list = []
+
+    async def group_send(self, group, message):
+        self.sent.append((group, message, threading.current_thread().name))
+
+
+def test_another_layer_is_published_to_from_the_publisher_thread(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.test_publish.RecordingLayer"}}
+    publish_module._publishers.clear()
+    try:
+        publish_module.publish([("notifications.user.3", {"type": "notifications.frame", "frame": {"n": 3}})])
+        assert publish_module.live_groups(["notifications.user.3"]) is None  # cannot tell: all are live
+    finally:
+        publish_module._publishers.clear()
+    message = {"type": "notifications.frame", "frame": {"n": 3}, "group": "notifications.user.3"}
+    assert RecordingLayer.sent == [("notifications.user.3", message, "realtime-publisher")]
