@@ -27,17 +27,18 @@ def _frame_event(user_id: int, frame: dict[str, Any]) -> Event:
     return (protocol.user_group(user_id), {"type": "notifications.frame", "frame": frame})
 
 
-def notifications_created(notifications: list[Any], *, using: str) -> None:
-    """After commit, push each new notification to its recipient."""
-    transaction.on_commit(lambda: _push_created(notifications), using=using, robust=True)
+def notifications_created(notifications: list[Any], *, using: str, alike: bool = False) -> None:
+    """After commit, push each new notification to its recipient. ``alike``:
+    they differ only in id and recipient (selectors.notification_payloads)."""
+    transaction.on_commit(lambda: _push_created(notifications, alike), using=using, robust=True)
 
 
-def _push_created(notifications: list[Any]) -> None:
+def _push_created(notifications: list[Any], alike: bool = False) -> None:
     notifications = _connected_only(notifications)
     if not notifications:
         return
     counts = selectors.badge_counts(user_ids={n.recipient_id for n in notifications})
-    payloads = selectors.notification_payloads(notifications)
+    payloads = selectors.notification_payloads(notifications, alike=alike)
     events = [
         _frame_event(n.recipient_id, protocol.notification(payload=payload, unread_count=counts[n.recipient_id]))
         for n, payload in zip(notifications, payloads, strict=True)

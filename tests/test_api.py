@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from notifications import selectors
 from notifications.base.models import notify_handler
 from notifications.models import Notification
 from notifications.signals import notify
@@ -105,6 +106,24 @@ def test_a_group_or_queryset_stores_the_same_rows_as_a_list(bob, kind):
     assert [_stored(n) for n in stored] == [_stored(n) for n in created] == [_stored(by_list[0])] * 3
     created[0].data["count"] = 4
     assert created[1].data == {"url": "/x", "count": 3}  # each has its own
+
+
+def test_the_push_of_a_group_send_builds_each_rows_own_item(bob, monkeypatch):
+    """A Group's rows differ only in id and recipient, so its push builds one
+    item and gives each row its id and slug: each equals the JSON list's item
+    for that row. A related object that renders per notification still does."""
+    users = [factories.user() for _ in range(3)]
+    task = Task.objects.create(title="Ship it", created_by=bob, assignee=bob)
+    group = factories.group("editors", *users)
+    [(_, created)] = notify.send(bob, recipient=group, verb="v", target=task, description="d", url="/x")
+    stored = [Notification.objects.get(pk=n.pk) for n in created]
+    items = selectors.notification_payloads(created, alike=True)
+    assert items == [selectors.notification_payload(n) for n in stored]
+    assert [(item["id"], item["slug"]) for item in items] == [(n.id, id2slug(n.id)) for n in created]
+
+    monkeypatch.setattr(Task, "get_url_for_notifications", lambda self, n, request: f"/t/{n.pk}", raising=False)
+    items = selectors.notification_payloads(created, alike=True)
+    assert [item["target_url"] for item in items] == [f"/t/{n.pk}" for n in created]
 
 
 def test_a_distinct_queryset_ordered_by_another_field_is_stored_row_by_row(bob):

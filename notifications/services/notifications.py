@@ -119,7 +119,7 @@ def notification_create(
             template = Notification(**values, **own_data())
             notifications = [cache_related(n) for n in _insert_from_select(template, users, db)]
             if notifications:
-                delivery.notifications_created(notifications, using=db)
+                delivery.notifications_created(notifications, using=db, alike=True)
     else:
         notifications = [
             cache_related(Notification(recipient=user, **values, **own_data()))
