@@ -77,7 +77,8 @@ the HTTP channel and request it came in on holding each other, about 25
 objects a socket that only the cyclic collector frees. Its full pass over a
 5,000-socket process stalled the loop for 0.6-1.0 s, and the handshakes'
 garbage made it come sooner. ``apply()`` takes the request out of its
-channel once the upgrade is done, so both are freed when the connection is.
+channel once the upgrade is done: the request, with its headers, addresses
+and body buffer, is freed at once, and the channel with the connection.
 
 ``apply()`` lets daphne's protocol send the RFC endpoint codes, makes
 autobahn fail connections with a close frame, applies the message size limit

@@ -137,7 +137,7 @@ def notification_payloads(
 
     ``alike``: they differ only in pk and recipient (copies of one row, as a
     bulk send stores them), so one payload is built and each gets its own id
-    and slug: 2,000 cost 1 ms instead of 19. Unless a related object renders
+    and slug: 2,000 cost about 2 ms instead of 19. Unless a related object renders
     per notification (``get_url_for_notifications``).
     """
     if alike:
