@@ -100,12 +100,11 @@ class _Publisher:
 
     def live_groups(self, groups: list[str]) -> set[str] | None:
         if self.sync is None:
-            return _wait(groups_with_members(self.layer, groups), self.loop, "asking which groups have members")
+            return None  # only channels-redis can tell
         try:
             return self.sync.groups_with_members(groups)
         except Exception as exc:
-            logger.warning("could not tell which groups have members: %r", exc)
-            return None
+            return _live_check_failed(exc)
 
 
 _publishers: dict[str, _Publisher] = {}
@@ -185,8 +184,11 @@ async def groups_with_members(layer: Any, groups: list[str]) -> set[str] | None:
     try:
         return await redis_store.groups_with_members(layer, groups)
     except Exception as exc:
-        logger.warning("could not tell which groups have members: %r", exc)
-        return None
+        return _live_check_failed(exc)
+
+
+def _live_check_failed(exc: Exception) -> None:
+    logger.warning("could not tell which groups have members: %r", exc)
 
 
 def live_groups(groups: list[str], *, alias: str = "default") -> set[str] | None:
