@@ -438,3 +438,52 @@ async def test_many_frames_in_one_publish_travel_as_a_few_multicast_messages(peo
     assert await tab.receive_nothing(timeout=0.2) and await other.receive_nothing(timeout=0.2)
     for s in (tab, other):
         await s.disconnect()
+
+
+async def test_an_open_socket_costs_one_task(people):
+    """The consumer awaits the server's ``receive`` itself: no Task and
+    ``asyncio.wait`` per frame, as Channels' loop for a channel layer has,
+    which a server with thousands of sockets holds for each of them."""
+    import asyncio
+
+    alice, bob = people
+    first = await open_socket(alice)
+    await frame(first, "hello")
+    before = len(asyncio.all_tasks())
+    sockets = [await open_socket(bob) for _ in range(10)]
+    for s in sockets:
+        await frame(s, "hello")
+    await sockets[0].send_json_to({"type": "sync", "after": 0})
+    await frame(sockets[0], "sync")
+    assert len(asyncio.all_tasks()) - before == 10  # each communicator's application
+    for s in [first, *sockets]:
+        await s.disconnect()
+
+
+async def test_a_subclass_with_a_channel_layer_gets_channels_loop(people):
+    """A consumer that names a configured channel layer gets its own channel
+    and Channels' receive loop, and its handlers get what is sent there."""
+    from channels.layers import get_channel_layer
+
+    received, channel_names = [], []
+
+    class WithLayer(NotificationConsumer):
+        channel_layer_alias = "default"
+
+        async def joined(self):
+            channel_names.append(self.channel_name)
+            await super().joined()
+
+        async def custom_event(self, message):
+            received.append(message["n"])
+            await self.send_frame({"type": "custom", "n": message["n"]})
+
+    alice, _ = people
+    communicator = WebsocketCommunicator(WithLayer.as_asgi(), "/ws/notifications/")
+    communicator.scope["user"] = alice
+    assert (await communicator.connect())[0]
+    await frame(communicator, "hello")
+    await get_channel_layer().send(channel_names[0], {"type": "custom.event", "n": 7})
+    assert await frame(communicator, "custom") == {"type": "custom", "n": 7}
+    assert received == [7]
+    await communicator.disconnect()

@@ -14,7 +14,9 @@ import time
 import uuid
 from typing import Any
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from . import daphne_compat, socket_limit
 from .frames import JSONDecodeError, decode, encode
@@ -139,6 +141,24 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Called once every group is joined; send the snapshot here."""
 
     # Channels hooks -----------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' loop, without the channel layer it never has here.
+        Channels' own waits on every ``receive`` through a new Task and an
+        ``asyncio.wait``, for a second source this consumer does not have:
+        about 20 more objects a socket for every full garbage collection to
+        walk (docs/benchmarks.md)."""
+        if get_channel_layer(self.channel_layer_alias) is not None:
+            await super().__call__(scope, receive, send)  # a subclass that uses one
+            return
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels 4.2+ runs aclose_old_connections() through the process-wide
