@@ -4,6 +4,8 @@ messages are the ones the layer itself would send, so the layer's own
 as channels-redis's ``group_send`` does. Another layer is published to from
 the publisher thread's event loop."""
 
+import asyncio
+import json
 import logging
 import threading
 
@@ -13,6 +15,7 @@ from channels.layers import BaseChannelLayer, channel_layers
 
 from notifications.realtime import publish as publish_module
 from notifications.realtime import redis_channel_layer, redis_store
+from notifications.realtime.hub import Hub
 
 needs_redis = pytest.mark.redis
 
@@ -109,6 +112,55 @@ def test_groups_with_members_agrees_with_the_async_helper(layer):
     found = sync_client(layer).groups_with_members(groups)
     assert found == set(groups[::300])
     assert found == async_to_sync(redis_store.groups_with_members)(layer, groups)
+
+
+class Collector:
+    """A hub member that keeps what it is sent."""
+
+    def __init__(self, count):
+        self.texts = []
+        self.all_arrived = asyncio.Event()
+        self.count = count
+
+    async def send_encoded(self, text):
+        self.texts.append(json.loads(text)["n"])
+        if len(self.texts) == self.count:
+            self.all_arrived.set()
+
+
+@needs_redis
+def test_a_hub_pops_its_own_inbox_in_order_beside_a_channels_consumer(layer, redis_url):
+    """The hub reads a Redis key of its own with one BZPOPMIN a message, not
+    through the layer's receive (a clean-up script, a backup queue and a
+    ZPOPMIN after each message); a Channels consumer of the same process
+    still gets its own messages from the layer, and close() stops the hub."""
+    import redis
+
+    plain = redis.Redis.from_url(redis_url)
+
+    def zpopmin_calls():
+        return plain.info("commandstats").get("cmdstat_zpopmin", {}).get("calls", 0)
+
+    async def scenario():
+        hub = Hub(layer)
+        await hub.start()
+        member = Collector(50)
+        await hub.join("room", member)
+        consumer_channel = await layer.new_channel()
+        await layer.send(consumer_channel, {"type": "custom.event"})
+        before = zpopmin_calls()
+        client = sync_client(layer)
+        await asyncio.to_thread(
+            lambda: [client.group_send("room", {"type": "x", "group": "room", "frame": {"n": n}}) for n in range(50)]
+        )
+        await asyncio.wait_for(member.all_arrived.wait(), 10)
+        assert zpopmin_calls() == before
+        assert (await asyncio.wait_for(layer.receive(consumer_channel), 5))["type"] == "custom.event"
+        await asyncio.wait_for(hub.close(), 5)
+        assert all(task.done() for task in asyncio.all_tasks() if task.get_name() == "hub-receive")
+        return member.texts
+
+    assert async_to_sync(scenario)() == list(range(50))
 
 
 def test_a_dead_redis_is_logged_and_fails_nothing(settings, caplog):

@@ -21,6 +21,7 @@ message per chunk per process instead of one group_send per recipient.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import weakref
@@ -67,6 +68,7 @@ class Hub:
     def __init__(self, layer: Any, refresh_seconds: float = DEFAULT_REFRESH_SECONDS):
         self.layer = layer
         self.channel_name = ""
+        self._receive: Callable[[], Awaitable[dict[str, Any]]]  # set by start()
         self.members: dict[str, set[Member]] = defaultdict(set)
         # Re-add well inside the layer's group_expiry, or channels-redis
         # stops delivering to sockets older than it.
@@ -83,11 +85,15 @@ class Hub:
         self.loop = asyncio.get_running_loop()
 
     async def start(self) -> None:
-        # The default prefix matters: channels-redis pops one inbox key per
-        # process prefix under a single lock, so a channel with another prefix
-        # waits up to the 5 s BZPOPMIN timeout behind any other consumer's
-        # receive() in the same process.
-        self.channel_name = await self.layer.new_channel()
+        if redis_store.is_channels_redis(self.layer):
+            self.channel_name = redis_store.hub_channel()
+            self._receive = redis_store.Inbox(self.layer, self.channel_name).receive
+        else:
+            # The layer's own receive, on a channel of the default prefix: a
+            # layer like channels-redis serves one inbox per prefix under one
+            # lock, so another prefix would wait behind its consumers' pops.
+            self.channel_name = await self.layer.new_channel()
+            self._receive = functools.partial(self.layer.receive, self.channel_name)
         self._tasks.append(asyncio.create_task(self._receive_loop(), name="hub-receive"))
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="hub-refresh"))
 
@@ -203,7 +209,7 @@ class Hub:
         backoff = 0.1
         while True:
             try:
-                message = await self.layer.receive(self.channel_name)
+                message = await self._receive()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
