@@ -10,6 +10,7 @@ import logging
 import threading
 
 import pytest
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, channel_layers
 
@@ -31,12 +32,27 @@ def sync_client(layer):
 
 def received(layer, channel, count):
     """The next ``count`` messages of ``channel``, in one event loop (the
-    layer buffers what one receive pulls for the next)."""
+    layer buffers what one receive pulls for the next); a hub's channel is
+    read as a hub reads it."""
+    if channel.startswith(redis_store.HUB_CHANNEL_PREFIX):
+        receive_one = redis_store.Inbox(layer, channel).receive
+    else:
+
+        async def receive_one():
+            return await layer.receive(channel)
 
     async def receive():
-        return [await layer.receive(channel) for _ in range(count)]
+        return [await asyncio.wait_for(receive_one(), 5) for _ in range(count)]
 
     return async_to_sync(receive)()
+
+
+def new_channel(layer, kind):
+    """A consumer's channel, as Channels gives it, or a hub's."""
+    return async_to_sync(layer.new_channel)() if kind == "consumer" else redis_store.hub_channel()
+
+
+kinds = pytest.mark.parametrize("kind", ["consumer", "hub"])
 
 
 @needs_redis
@@ -47,9 +63,11 @@ def test_a_plain_process_publishes_from_its_own_thread_with_a_sync_client(layer)
 
 
 @needs_redis
-def test_the_layer_receives_what_the_sync_client_sends_once_on_each_channel(layer):
-    first = async_to_sync(layer.new_channel)()
-    second = async_to_sync(layer.new_channel)()
+@pytest.mark.parametrize("kinds", [("consumer", "consumer"), ("hub", "hub"), ("hub", "consumer")])
+def test_the_layer_receives_what_the_sync_client_sends_once_on_each_channel(layer, redis_url, kinds):
+    """A group of hubs only is sent to in one round trip, with another member
+    in two (channels-redis's way); each member gets the message once."""
+    first, second = (new_channel(layer, kind) for kind in kinds)
     for channel in (first, second):
         async_to_sync(layer.group_add)("notifications.user.7", channel)
     async_to_sync(layer.group_add)("notifications.user.8", second)
@@ -59,6 +77,17 @@ def test_the_layer_receives_what_the_sync_client_sends_once_on_each_channel(laye
     expected = {"type": "notifications.frame", "frame": {"n": 1}, "group": "notifications.user.7"}
     assert received(layer, first, 1) == [expected]
     assert received(layer, second, 1) == [expected]
+    plain = redis.Redis.from_url(redis_url)
+    assert [plain.zcard(layer.prefix + layer.non_local_name(c)) for c in (first, second)] == [0, 0]
+
+
+@needs_redis
+def test_a_group_of_hubs_on_several_redis_hosts_gets_its_messages(layer, redis_url):
+    layer_two_hosts = type(layer)(hosts=[redis_url, redis_url], prefix=layer.prefix)
+    hub = redis_store.hub_channel()
+    async_to_sync(layer_two_hosts.group_add)("notifications.user.7", hub)
+    redis_store.SyncClient(layer_two_hosts, timeout=5).group_send("notifications.user.7", {"type": "x"})
+    assert received(layer_two_hosts, hub, 1) == [{"type": "x"}]
 
 
 @needs_redis
@@ -69,27 +98,26 @@ def test_a_group_without_members_sends_nothing_and_says_nothing(layer, caplog):
 
 
 @needs_redis
-def test_a_full_channel_drops_the_message_and_logs_it_as_the_layer_does(layer, redis_url, caplog):
-    import redis
-
+@kinds
+def test_a_full_channel_drops_the_message_and_logs_it_as_the_layer_does(layer, redis_url, caplog, kind):
     layer.capacity = 2
-    channel = async_to_sync(layer.new_channel)()
+    channel = new_channel(layer, kind)
     async_to_sync(layer.group_add)("room", channel)
     client = sync_client(layer)
     with caplog.at_level(logging.INFO, logger="notifications.realtime"):
         for n in range(3):
             client.group_send("room", {"type": "x", "n": n})
-    assert "1 of 1 channels over capacity in group room" in caplog.text
+    logged = {"consumer": "1 of 1 channels", "hub": "1 hub channels"}[kind]
+    assert f"{logged} over capacity in group room" in caplog.text
     assert [message["n"] for message in received(layer, channel, 2)] == [0, 1]
     assert redis.Redis.from_url(redis_url).zcard(layer.prefix + layer.non_local_name(channel)) == 0
 
 
 @needs_redis
-def test_messages_older_than_the_expiry_are_dropped_before_a_send(layer, redis_url):
-    import redis
-
+@kinds
+def test_messages_older_than_the_expiry_are_dropped_before_a_send(layer, redis_url, kind):
     layer.expiry = 1
-    channel = async_to_sync(layer.new_channel)()
+    channel = new_channel(layer, kind)
     async_to_sync(layer.group_add)("room", channel)
     key = layer.prefix + layer.non_local_name(channel)
     client = sync_client(layer)
@@ -134,8 +162,6 @@ def test_a_hub_pops_its_own_inbox_in_order_beside_a_channels_consumer(layer, red
     through the layer's receive (a clean-up script, a backup queue and a
     ZPOPMIN after each message); a Channels consumer of the same process
     still gets its own messages from the layer, and close() stops the hub."""
-    import redis
-
     plain = redis.Redis.from_url(redis_url)
 
     def zpopmin_calls():

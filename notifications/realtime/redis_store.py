@@ -107,6 +107,9 @@ async def groups_with_members(layer: Any, groups: Iterable[str], *, size: int = 
     return found
 
 
+HUB_CHANNEL_PREFIX = "realtime-hub."
+
+
 def hub_channel() -> str:
     """A channel name for a hub on channels-redis: an inbox key of its own.
 
@@ -115,7 +118,7 @@ def hub_channel() -> str:
     With nothing after the "!", the layer's ``send`` and ``group_send`` hash
     the same name to pick a host (``send`` hashes the whole name,
     ``group_send`` the part before the "!")."""
-    return f"realtime-hub.{uuid.uuid4().hex}!"
+    return f"{HUB_CHANNEL_PREFIX}{uuid.uuid4().hex}!"
 
 
 class Inbox:
@@ -168,6 +171,37 @@ return over_capacity
 """
 
 
+# A group_send whose members are all hubs, in one round trip on a single
+# Redis host: the group's expiry and member list, then the message added to
+# each hub's inbox (as _GROUP_SEND does, with one message for all, since a
+# hub's Inbox has no use for the member names channels-redis puts in each).
+# Any other member and it sends nothing and returns the members, for the
+# general path. The inbox keys are not among KEYS, which a standalone Redis
+# or a Sentinel master allows (channels-redis supports no cluster).
+_GROUP_SEND_TO_HUBS = """
+local now, group_expiry = ARGV[1], tonumber(ARGV[2])
+local prefix, hub, message = ARGV[3], ARGV[4], ARGV[5]
+local capacity, expiry = tonumber(ARGV[6]), tonumber(ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, math.floor(tonumber(now)) - group_expiry)
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, member in ipairs(members) do
+    if member:sub(1, #hub) ~= hub or member:sub(-1) ~= '!' then return members end
+end
+local over_capacity = 0
+for _, member in ipairs(members) do
+    local key = prefix .. member
+    redis.call('ZREMRANGEBYSCORE', key, 0, math.floor(tonumber(now)) - expiry)
+    if redis.call('ZCOUNT', key, '-inf', '+inf') < capacity then
+        redis.call('ZADD', key, now, message)
+        redis.call('EXPIRE', key, expiry)
+    else
+        over_capacity = over_capacity + 1
+    end
+end
+return over_capacity
+"""
+
+
 class SyncClient:
     """``group_send`` and ``groups_with_members`` of a channels-redis layer
     for sync code, on redis-py's sync client in the calling thread.
@@ -176,9 +210,12 @@ class SyncClient:
     through an event loop cost a hop to that loop's thread and back plus
     channels-redis's four async round trips: 0.66 ms at the median for a
     personal notification, against 0.26 ms here in two (docs/benchmarks.md).
-    The layer's own ``_map_channel_keys_to_connection`` builds and
-    serializes the messages, so they are what its ``receive`` expects;
-    tests/test_publish.py receives them with the layer.
+    A group whose members are all hubs, as every group this app sends to is
+    unless a consumer of the site's own joins it, takes one on a single
+    Redis host. Otherwise the layer's own ``_map_channel_keys_to_connection``
+    builds and serializes the messages, so they are what its ``receive``
+    expects; tests/test_publish.py receives them with the layer and a hub's
+    ``Inbox``.
     """
 
     def __init__(self, layer: Any, *, timeout: float):
@@ -187,15 +224,27 @@ class SyncClient:
         self.layer = layer
         self.clients = [redis.Redis(connection_pool=_sync_pool(host, timeout)) for host in layer.hosts]
         self._group_send = self.clients[0].register_script(_GROUP_SEND)
+        self._group_send_to_hubs = self.clients[0].register_script(_GROUP_SEND_TO_HUBS)
         self._nonempty = self.clients[0].register_script(_NONEMPTY)
 
     def group_send(self, group: str, message: dict[str, Any]) -> None:
         layer = self.layer
         key = layer._group_key(group)
-        with self.clients[layer.consistent_hash(group)].pipeline(transaction=False) as pipe:
-            pipe.zremrangebyscore(key, min=0, max=int(time.time()) - layer.group_expiry)
-            pipe.zrange(key, 0, -1)
-            _, members = pipe.execute()
+        client = self.clients[layer.consistent_hash(group)]
+        if len(self.clients) == 1:
+            capacity = layer.get_capacity(f"{HUB_CHANNEL_PREFIX}!")
+            args = [time.time(), layer.group_expiry, layer.prefix, HUB_CHANNEL_PREFIX, layer.serialize(message)]
+            reply = self._group_send_to_hubs(keys=[key], args=[*args, capacity, layer.expiry], client=client)
+            if not isinstance(reply, list):
+                if reply:
+                    logger.info("%s hub channels over capacity in group %s", reply, group)
+                return
+            members = reply
+        else:
+            with client.pipeline(transaction=False) as pipe:
+                pipe.zremrangebyscore(key, min=0, max=int(time.time()) - layer.group_expiry)
+                pipe.zrange(key, 0, -1)
+                _, members = pipe.execute()
         channels = [member.decode() for member in members]
         by_host, messages, capacities = layer._map_channel_keys_to_connection(channels, message)
         for host, keys in by_host.items():
