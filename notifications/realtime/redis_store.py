@@ -151,34 +151,45 @@ class Inbox:
                 return message
 
 
-# channels-redis's group_send script (channels_redis/core.py, 4.3), with the
-# expiry of each channel's old messages, which it sends as a pipeline first,
-# folded in: one round trip per Redis host instead of two.
-_GROUP_SEND = """
+# Adds a message to a channel's inbox as channels-redis's group_send script
+# does (channels_redis/core.py, 4.3), with the expiry of the inbox's old
+# messages, which it sends as a pipeline first, folded in; returns 1 when
+# the inbox is full and nothing was added.
+_ADD_TO_INBOX = """
+local function add(key, message, capacity, now, expiry)
+    redis.call('ZREMRANGEBYSCORE', key, 0, math.floor(tonumber(now)) - expiry)
+    if redis.call('ZCOUNT', key, '-inf', '+inf') >= capacity then return 1 end
+    redis.call('ZADD', key, now, message)
+    redis.call('EXPIRE', key, expiry)
+    return 0
+end
+"""
+
+# channels-redis's group_send script: one round trip per Redis host instead
+# of two.
+_GROUP_SEND = (
+    _ADD_TO_INBOX
+    + """
 local over_capacity = 0
 local now = ARGV[#ARGV - 1]
 local expiry = tonumber(ARGV[#ARGV])
 for i, key in ipairs(KEYS) do
-    redis.call('ZREMRANGEBYSCORE', key, 0, math.floor(tonumber(now)) - expiry)
-    if redis.call('ZCOUNT', key, '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
-        redis.call('ZADD', key, now, ARGV[i])
-        redis.call('EXPIRE', key, expiry)
-    else
-        over_capacity = over_capacity + 1
-    end
+    over_capacity = over_capacity + add(key, ARGV[i], tonumber(ARGV[i + #KEYS]), now, expiry)
 end
 return over_capacity
 """
-
+)
 
 # A group_send whose members are all hubs, in one round trip on a single
 # Redis host: the group's expiry and member list, then the message added to
-# each hub's inbox (as _GROUP_SEND does, with one message for all, since a
-# hub's Inbox has no use for the member names channels-redis puts in each).
-# Any other member and it sends nothing and returns the members, for the
-# general path. The inbox keys are not among KEYS, which a standalone Redis
-# or a Sentinel master allows (channels-redis supports no cluster).
-_GROUP_SEND_TO_HUBS = """
+# each hub's inbox (with one message for all, since a hub's Inbox has no use
+# for the member names channels-redis puts in each). Any other member and it
+# sends nothing and returns the members, for the general path. The inbox
+# keys are not among KEYS, which a standalone Redis or a Sentinel master
+# allows (channels-redis supports no cluster).
+_GROUP_SEND_TO_HUBS = (
+    _ADD_TO_INBOX
+    + """
 local now, group_expiry = ARGV[1], tonumber(ARGV[2])
 local prefix, hub, message = ARGV[3], ARGV[4], ARGV[5]
 local capacity, expiry = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -189,17 +200,11 @@ for _, member in ipairs(members) do
 end
 local over_capacity = 0
 for _, member in ipairs(members) do
-    local key = prefix .. member
-    redis.call('ZREMRANGEBYSCORE', key, 0, math.floor(tonumber(now)) - expiry)
-    if redis.call('ZCOUNT', key, '-inf', '+inf') < capacity then
-        redis.call('ZADD', key, now, message)
-        redis.call('EXPIRE', key, expiry)
-    else
-        over_capacity = over_capacity + 1
-    end
+    over_capacity = over_capacity + add(prefix .. member, message, capacity, now, expiry)
 end
 return over_capacity
 """
+)
 
 
 class SyncClient:
