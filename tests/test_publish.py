@@ -64,15 +64,21 @@ def test_a_plain_process_publishes_from_its_own_thread_with_a_sync_client(layer)
 
 @needs_redis
 @pytest.mark.parametrize("kinds", [("consumer", "consumer"), ("hub", "hub"), ("hub", "consumer")])
-def test_the_layer_receives_what_the_sync_client_sends_once_on_each_channel(layer, redis_url, kinds):
+@pytest.mark.parametrize("process", ["plain", "server"])
+def test_each_member_receives_what_is_published_once(layer, redis_url, kinds, process):
     """A group of hubs only is sent to in one round trip, with another member
-    in two (channels-redis's way); each member gets the message once."""
+    in channels-redis's way; each member gets the message once, whether a
+    plain process (the sync client) or a server's event loop publishes."""
     first, second = (new_channel(layer, kind) for kind in kinds)
     for channel in (first, second):
         async_to_sync(layer.group_add)("notifications.user.7", channel)
     async_to_sync(layer.group_add)("notifications.user.8", second)
 
-    publish_module.publish([("notifications.user.7", {"type": "notifications.frame", "frame": {"n": 1}})])
+    events = [("notifications.user.7", {"type": "notifications.frame", "frame": {"n": 1}})]
+    if process == "plain":
+        publish_module.publish(events)
+    else:
+        async_to_sync(publish_module.apublish)(events, layer=layer)
 
     expected = {"type": "notifications.frame", "frame": {"n": 1}, "group": "notifications.user.7"}
     assert received(layer, first, 1) == [expected]

@@ -14,11 +14,16 @@ From sync code there are two cases:
   another layer, a single long-lived publisher thread with its own event
   loop and layer instance does. ``async_to_sync(layer.group_send)`` would
   instead start a new loop, thread and Redis connection on every call.
+
+On channels-redis with one Redis host, a group whose members are all hubs
+(every group this app sends to, unless a consumer of the site's own joins
+it) is sent to in one round trip either way (``redis_store``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -66,9 +71,10 @@ async def apublish(events: Iterable[Event], *, alias: str = "default", layer: An
     layer = layer or get_channel_layer(alias)
     if layer is None:
         return
+    group_send = functools.partial(redis_store.group_send, layer) if redis_store.is_channels_redis(layer) else None
     for group, message in _layer_messages(events):
         try:
-            await layer.group_send(group, message)
+            await (group_send or layer.group_send)(group, message)
         except Exception as exc:
             _publish_failed(message, exc)
 

@@ -207,6 +207,33 @@ return over_capacity
 )
 
 
+def _to_hubs_args(layer: Any, message: dict[str, Any]) -> list[Any]:
+    """_GROUP_SEND_TO_HUBS's ARGV."""
+    names = (layer.prefix, HUB_CHANNEL_PREFIX)
+    capacity = layer.get_capacity(f"{HUB_CHANNEL_PREFIX}!")
+    return [time.time(), layer.group_expiry, *names, layer.serialize(message), capacity, layer.expiry]
+
+
+def _sent_to_hubs(reply: Any, group: str) -> bool:
+    """Whether _GROUP_SEND_TO_HUBS sent (it returns the members when not)."""
+    if isinstance(reply, list):
+        return False
+    if reply:
+        logger.info("%s hub channels over capacity in group %s", reply, group)
+    return True
+
+
+async def group_send(layer: Any, group: str, message: dict[str, Any]) -> None:
+    """The layer's ``group_send``; for a group of hubs on one Redis host, in
+    one round trip instead of its four."""
+    if len(layer.hosts) == 1:
+        args = _to_hubs_args(layer, message)
+        reply = await layer.connection(0).eval(_GROUP_SEND_TO_HUBS, 1, layer._group_key(group), *args)
+        if _sent_to_hubs(reply, group):
+            return
+    await layer.group_send(group, message)
+
+
 class SyncClient:
     """``group_send`` and ``groups_with_members`` of a channels-redis layer
     for sync code, on redis-py's sync client in the calling thread.
@@ -237,12 +264,8 @@ class SyncClient:
         key = layer._group_key(group)
         client = self.clients[layer.consistent_hash(group)]
         if len(self.clients) == 1:
-            capacity = layer.get_capacity(f"{HUB_CHANNEL_PREFIX}!")
-            args = [time.time(), layer.group_expiry, layer.prefix, HUB_CHANNEL_PREFIX, layer.serialize(message)]
-            reply = self._group_send_to_hubs(keys=[key], args=[*args, capacity, layer.expiry], client=client)
-            if not isinstance(reply, list):
-                if reply:
-                    logger.info("%s hub channels over capacity in group %s", reply, group)
+            reply = self._group_send_to_hubs(keys=[key], args=_to_hubs_args(layer, message), client=client)
+            if _sent_to_hubs(reply, group):
                 return
             members = reply
         else:
