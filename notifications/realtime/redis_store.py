@@ -49,7 +49,8 @@ def is_channels_redis(layer: Any) -> bool:
     connections, sharding and key names these helpers use."""
     names = (
         *("connection", "consistent_hash", "prefix", "hosts", "expiry", "group_expiry", "brpop_timeout"),
-        *("non_local_name", "deserialize", "_group_key", "_map_channel_keys_to_connection"),
+        *("non_local_name", "get_capacity", "serialize", "deserialize"),
+        *("_group_key", "_map_channel_keys_to_connection"),
     )
     return all(hasattr(layer, name) for name in names)
 
