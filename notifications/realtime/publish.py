@@ -71,10 +71,12 @@ async def apublish(events: Iterable[Event], *, alias: str = "default", layer: An
     layer = layer or get_channel_layer(alias)
     if layer is None:
         return
-    group_send = functools.partial(redis_store.group_send, layer) if redis_store.is_channels_redis(layer) else None
+    group_send = layer.group_send
+    if redis_store.is_channels_redis(layer):
+        group_send = functools.partial(redis_store.group_send, layer)
     for group, message in _layer_messages(events):
         try:
-            await (group_send or layer.group_send)(group, message)
+            await group_send(group, message)
         except Exception as exc:
             _publish_failed(message, exc)
 
