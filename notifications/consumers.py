@@ -7,7 +7,6 @@ service and selector calls through ``database_sync_to_async``.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -26,8 +25,9 @@ async def publish_due_announcements(hub: Hub) -> None:
     await database_sync_to_async(services.announcements_publish_due)()
 
 
-# Heartbeats written between two yields to the event loop.
-HEARTBEAT_YIELD_EVERY = 100
+def _local_user_ids(hub: Hub) -> set[int]:
+    """The users with a notifications socket in this process."""
+    return {user_id for group in list(hub.members) if (user_id := protocol.user_id_of(group)) is not None}
 
 
 async def send_heartbeats(hub: Hub) -> None:
@@ -35,19 +35,30 @@ async def send_heartbeats(hub: Hub) -> None:
     count, with one grouped query for the whole process. A client that sees an
     id it lacks, or a count it did not expect, syncs: a push the layer dropped
     arrives within one heartbeat."""
-    user_ids = [uid for g in list(hub.members) if (uid := protocol.user_id_of(g)) is not None]
+    user_ids = _local_user_ids(hub)
     if not user_ids:
         return
     snapshots = await database_sync_to_async(selectors.heartbeat_snapshots)(user_ids=user_ids)
-    for index, (user_id, snapshot) in enumerate(snapshots.items()):
-        if index % HEARTBEAT_YIELD_EVERY == 0:
-            # A write does not suspend, so without this the loop would be
-            # blocked for the whole round: 0.6 s of delay for pushes at
-            # 5,000 users a process (bench/personal.py at 10,000 users).
-            await asyncio.sleep(0)
-        text = encode(protocol.heartbeat(**snapshot))
-        for member in tuple(hub.local_members(protocol.user_group(user_id))):
-            await member.send_encoded(text)
+    await hub.write_frames(
+        (protocol.user_group(user_id), protocol.heartbeat(**snapshot)) for user_id, snapshot in snapshots.items()
+    )
+
+
+async def push_created(hub: Hub, event: dict[str, Any]) -> None:
+    """A bulk send's rows (protocol.CREATED_EVENT), in every server process:
+    a frame for each recipient with a socket here, and one query for their
+    unread counts. A socket that joins after this gets the rows from its
+    ``hello`` and ``sync``."""
+    here = _local_user_ids(hub)
+    local = [(user_id, pk) for user_id, pk in zip(event["recipients"], event["ids"], strict=True) if user_id in here]
+    if not local:
+        return
+    counts = await database_sync_to_async(selectors.badge_counts)(user_ids={user_id for user_id, _ in local})
+    payloads = selectors.payload_copies(event["shared"], [pk for _, pk in local])
+    await hub.write_frames(
+        (protocol.user_group(user_id), protocol.notification(payload=payload, unread_count=counts[user_id]))
+        for (user_id, _), payload in zip(local, payloads, strict=True)
+    )
 
 
 class NotificationConsumer(RealtimeConsumer):
@@ -71,6 +82,7 @@ class NotificationConsumer(RealtimeConsumer):
         heartbeat = conf.heartbeat_seconds
         self.hub.every("notifications.heartbeat", heartbeat, send_heartbeats)
         self.hub.every("notifications.schedule", conf.schedule_seconds, publish_due_announcements)
+        self.hub.on(protocol.CREATED_EVENT, push_created)
         snapshot = await database_sync_to_async(selectors.hello_snapshot)(user=self.user)
         self.audience = snapshot.pop("audience")
         await self.send_now(

@@ -24,6 +24,9 @@ def user_group(user_id: int) -> str:
 # Every notifications socket; each one filters announcements by its audience.
 ANNOUNCEMENTS_GROUP = "notifications.announcements"
 
+# A bulk send's rows, sent to every hub (delivery, consumers.push_created).
+CREATED_EVENT = "notifications.created"
+
 
 def user_id_of(group: str) -> int | None:
     if group.startswith(USER_GROUP_PREFIX):

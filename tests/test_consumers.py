@@ -431,6 +431,87 @@ async def test_many_frames_in_one_publish_travel_as_a_few_multicast_messages(peo
         await s.disconnect()
 
 
+async def test_a_bulk_send_is_one_event_and_each_process_builds_its_recipients_frames(people, monkeypatch):
+    """notify.send to a Group publishes one event for every process with the
+    recipients and ids (no frame, no count, no layer message per recipient);
+    each process sends its own recipients their item and badge count."""
+    from django.contrib.auth import get_user_model
+
+    from notifications import delivery, protocol, selectors
+    from notifications.realtime.hub import MULTICAST_GROUP
+    from notifications.realtime.publish import publish
+
+    alice, bob = people
+    await send(bob, alice)  # alice already has one unread
+
+    def make_group():
+        User = get_user_model()
+        User.objects.bulk_create([User(username=f"member{i}", password="!") for i in range(300)])
+        return factories.group("everyone", alice, bob, *User.objects.filter(username__startswith="member"))
+
+    group = await database_sync_to_async(make_group)()
+    published = []
+
+    def spy(events):
+        published.append(events)
+        publish(events)
+
+    monkeypatch.setattr(delivery, "publish", spy)
+    monkeypatch.setattr(delivery, "RECIPIENTS_PER_EVENT", 100)
+
+    tabs, bobs = [await open_socket(alice), await open_socket(alice)], await open_socket(bob)
+    for s in [*tabs, bobs]:
+        await frame(s, "hello")
+    created = await send(bob, group, verb="bulk", description="to everyone")
+    ids = {n.recipient_id: n.id for n in created}
+
+    [events] = published
+    assert len(events) == 4  # 302 recipients, 100 to an event
+    assert {group_name for group_name, _ in events} == {MULTICAST_GROUP}
+    assert {event["type"] for _, event in events} == {protocol.CREATED_EVENT}
+    pairs = [pair for _, event in events for pair in zip(event["recipients"], event["ids"], strict=True)]
+    assert sorted(pairs) == sorted(ids.items())
+    assert "frame" not in str(events) and "unread_count" not in str(events)
+
+    def stored_item(user):
+        return selectors.notification_payload(Notification.objects.get(pk=ids[user.pk]))
+
+    for socket, user, unread in [(tabs[0], alice, 2), (tabs[1], alice, 2), (bobs, bob, 1)]:
+        pushed = await frame(socket, "notification")
+        assert pushed == {
+            "type": "notification",
+            "notification": await database_sync_to_async(stored_item)(user),
+            "unread_count": unread,
+        }
+        assert await socket.receive_nothing(timeout=0.2)
+        await socket.disconnect()
+
+
+async def test_a_malformed_event_for_every_process_is_logged_and_the_hub_goes_on(people, caplog):
+    """Bad input on the layer (a bulk event without its ids, lists of two
+    lengths) never stops a hub: the handler's error is logged, and the next
+    push arrives."""
+    from channels.layers import get_channel_layer
+
+    from notifications import protocol
+    from notifications.realtime.hub import MULTICAST_GROUP
+    from notifications.realtime.publish import apublish
+
+    alice, bob = people
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    malformed = [
+        {"type": protocol.CREATED_EVENT, "recipients": [alice.pk]},
+        {"type": protocol.CREATED_EVENT, "shared": {}, "recipients": [alice.pk], "ids": []},
+    ]
+    await apublish([(MULTICAST_GROUP, event) for event in malformed], layer=get_channel_layer())
+    [created] = await send(bob, alice)
+    assert (await frame(socket, "notification"))["notification"]["id"] == created.id
+    failures = [r for r in caplog.records if r.getMessage() == f"hub handler of {protocol.CREATED_EVENT} failed"]
+    assert len(failures) == 2
+    await socket.disconnect()
+
+
 async def test_an_open_socket_costs_one_task(people):
     """The consumer awaits the server's ``receive`` itself: no Task and
     ``asyncio.wait`` per frame, as Channels' loop for a channel layer has,

@@ -158,9 +158,11 @@ async def test_announcements_reach_exactly_their_audience_across_processes(daphn
 
 
 async def test_a_notification_to_a_large_group_reaches_each_connected_member_once(daphne, ws_client, redis_layer):
-    """notify.send to a Group travels as a few hub.multicast chunks (one layer
-    message per chunk per process); each member's socket still gets only its
-    own notification, once, on both processes."""
+    """notify.send to a Group travels as one event for every process, which
+    builds its own members' frames; to a list of users, as frames for the
+    members some process holds a socket of, in a few hub.multicast chunks.
+    Either way each member's socket gets only its own notification, once, on
+    both processes."""
     from django.contrib.auth import get_user_model
 
     def make_group():
@@ -178,14 +180,16 @@ async def test_a_notification_to_a_large_group_reaches_each_connected_member_onc
     for _, socket in sockets:
         await socket.frame("hello")
 
-    [(_, created)] = await sync_to_async(notify.send)(actor, recipient=group, verb="bulk")
-    assert len(created) == 600
-    ids = {n.recipient_id: n.id for n in created}
-    for user, socket in sockets:
-        pushed = await socket.frame("notification")
-        assert pushed["notification"]["id"] == ids[user.pk] and pushed["unread_count"] == 1
-    await asyncio.gather(*(socket.nothing(within=0.5) for _, socket in sockets))
-    # Frames were built only for the members some process holds a socket of.
+    for unread, recipient in enumerate([group, members], start=1):
+        [(_, created)] = await sync_to_async(notify.send)(actor, recipient=recipient, verb="bulk")
+        assert len(created) == 600
+        ids = {n.recipient_id: n.id for n in created}
+        for user, socket in sockets:
+            pushed = await socket.frame("notification")
+            assert pushed["notification"]["id"] == ids[user.pk] and pushed["unread_count"] == unread
+        await asyncio.gather(*(socket.nothing(within=0.5) for _, socket in sockets))
+    # For the list, frames were built only for the members some process
+    # holds a socket of.
     everyone = [protocol.user_group(user.pk) for user in members]
     live = await sync_to_async(live_groups)(everyone)
     assert live == {protocol.user_group(user.pk) for user in connected}

@@ -142,10 +142,9 @@ def notification_payloads(
     """
     if alike:
         notifications = list(notifications)
-        if notifications and not _renders_per_notification(notifications[0]):
-            [first] = notification_payloads(notifications[:1], request)
-            pk = notifications[0]._meta.pk
-            return [{**first, pk.name: _json_value(n.pk), "slug": id2slug(n.pk)} for n in notifications]
+        shared = shared_payload(notifications, request)
+        if shared is not None:
+            return payload_copies(shared, [n.pk for n in notifications])
     exclude = set(API_EXCLUDED_FIELDS) | set(conf.api_excluded_fields)
     fields: list[Any] = []
     shared: dict[tuple[Any, ...], tuple[str, str | None]] = {}
@@ -175,6 +174,21 @@ def notification_payloads(
             item["data"] = notification.data
         items.append(item)
     return items
+
+
+def shared_payload(notifications: list[Any], request: Any = None) -> dict[str, Any] | None:
+    """The payload that copies of one row (a bulk send's) share but for
+    their id and slug, or None when a related object renders per
+    notification (``get_url_for_notifications``)."""
+    if not notifications or _renders_per_notification(notifications[0]):
+        return None
+    return notification_payloads(notifications[:1], request)[0]
+
+
+def payload_copies(shared: dict[str, Any], pks: Iterable[int]) -> list[dict[str, Any]]:
+    """``shared`` (``shared_payload``) with each of ``pks`` as id and slug."""
+    pk_name = load_notification_model()._meta.pk.name
+    return [{**shared, pk_name: pk, "slug": id2slug(pk)} for pk in pks]
 
 
 def _renders_per_notification(notification: Any) -> bool:

@@ -65,8 +65,9 @@ _newest = PreparedQuery.by_id(
 )
 
 
-def heartbeat_snapshots(*, user_ids: list[int]) -> dict[int, dict[str, Any]]:
+def heartbeat_snapshots(*, user_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """Each user's newest id and badge count, in a few grouped queries."""
+    user_ids = list(user_ids)
     queryset = load_notification_model().objects.filter(recipient_id__in=user_ids)
     if conf.soft_delete:
         queryset = queryset.filter(deleted=False)
