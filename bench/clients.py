@@ -2,7 +2,8 @@
 are all open, then records when each one receives each broadcast.
 
 Reads one JSON spec on stdin: {"targets": [[url, cookie_or_null], ...],
-"origin": str, "marker": str, "rounds": int, "timeout": float}. Prints
+"origin": str, "marker": str, "rounds": int, "timeout": float, and optionally
+"greeting": int and "handshakes": int (at a time, 100 by default)}. Prints
 "ready <n>" once every socket is open (and past its first frame, for servers
 that send one), then one JSON line: receipt times (time.time()) per round,
 per socket, null where nothing arrived.
@@ -24,7 +25,7 @@ async def main() -> None:
     marker = spec["marker"].encode()
     rounds = spec["rounds"]
 
-    connections = await open_all(spec["targets"], spec["origin"], spec.get("greeting", 0))
+    connections = await open_all(spec["targets"], spec["origin"], spec.get("greeting", 0), spec.get("handshakes", 100))
     print(f"ready {len(connections)}", flush=True)
     stamps: list[list[float | None]] = [[None] * len(connections) for _ in range(rounds)]
 

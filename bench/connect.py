@@ -11,10 +11,12 @@ def raise_open_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def open_all(targets: list[list], origin: str, greeting: int) -> list[websockets.ClientConnection]:
-    """Connect to each [url, cookie_or_null], 100 handshakes at a time, and
+async def open_all(
+    targets: list[list], origin: str, greeting: int, handshakes: int = 100
+) -> list[websockets.ClientConnection]:
+    """Connect to each [url, cookie_or_null], ``handshakes`` at a time, and
     read ``greeting`` frames on each (servers that send a snapshot first)."""
-    gate = asyncio.Semaphore(100)
+    gate = asyncio.Semaphore(handshakes)
 
     async def open_socket(url: str, cookie: str | None) -> websockets.ClientConnection:
         headers = {"Origin": origin}

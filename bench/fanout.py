@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import socket
 import statistics
@@ -215,11 +216,11 @@ def prepare_database(users: int) -> list[str]:
     return cookies
 
 
-def launch_clients(script: str, targets: list[list], spec: dict) -> list:
-    """Client processes of ``bench/<script>``, SOCKETS_PER_CLIENT sockets each,
+def launch_clients(script: str, targets: list[list], spec: dict, per_client: int = SOCKETS_PER_CLIENT) -> list:
+    """Client processes of ``bench/<script>``, ``per_client`` sockets each,
     once every one has reported "ready"."""
     clients = []
-    for start in range(0, len(targets), SOCKETS_PER_CLIENT):
+    for start in range(0, len(targets), per_client):
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / script)],
             stdin=subprocess.PIPE,
@@ -227,7 +228,7 @@ def launch_clients(script: str, targets: list[list], spec: dict) -> list:
             text=True,
             cwd=ROOT,
         )
-        process.stdin.write(json.dumps({**spec, "targets": targets[start : start + SOCKETS_PER_CLIENT]}) + "\n")
+        process.stdin.write(json.dumps({**spec, "targets": targets[start : start + per_client]}) + "\n")
         process.stdin.flush()
         clients.append(process)
     for process in clients:
@@ -239,7 +240,13 @@ def launch_clients(script: str, targets: list[list], spec: dict) -> list:
 
 def start_clients(targets: list[list], origin: str, marker: str, rounds: int, greeting: bool) -> list:
     spec = {"origin": origin, "marker": marker, "rounds": rounds, "timeout": 30 + rounds * 3, "greeting": greeting}
-    return launch_clients("clients.py", targets, spec)
+    # At least one client process per core: one process reading 1,000 frames
+    # took about 25 ms more than the servers needed to send them, while the
+    # other core idled (docs/benchmarks.md). Handshakes at a time in all stay
+    # as 1,000-socket processes make them (100 each).
+    per_client = min(SOCKETS_PER_CLIENT, math.ceil(len(targets) / (os.cpu_count() or 1)))
+    spec["handshakes"] = max(1, 100 * per_client // SOCKETS_PER_CLIENT)
+    return launch_clients("clients.py", targets, spec, per_client)
 
 
 def collect(clients: list, triggers: list[float]) -> dict:
