@@ -148,6 +148,35 @@ def test_groups_with_members_agrees_with_the_async_helper(layer):
     assert found == async_to_sync(redis_store.groups_with_members)(layer, groups)
 
 
+@needs_redis
+@pytest.mark.parametrize("hosts", [1, 2])
+def test_many_groups_added_at_once_are_what_the_layers_group_add_stores(layer, redis_url, hosts):
+    """A hub's refresh adds its groups in one script call per slice and host:
+    each group then holds the channel with the time as its score and
+    expires after group_expiry, as with the layer's group_add, and the
+    layer's own group_send reaches it."""
+    import time
+
+    layer = type(layer)(hosts=[redis_url] * hosts, prefix=layer.prefix, group_expiry=600)
+    channel, other = redis_store.hub_channel(), redis_store.hub_channel()
+    groups = [f"notifications.user.{n}" for n in range(2500)]
+    before = time.time()
+    async_to_sync(redis_store.group_add_many)(layer, groups, channel)
+    async_to_sync(layer.group_add)(groups[0], other)
+    plain = redis.Redis.from_url(redis_url)
+    with plain.pipeline(transaction=False) as pipe:
+        for group in groups:
+            pipe.zscore(layer._group_key(group), channel)
+            pipe.ttl(layer._group_key(group))
+        replies = pipe.execute()
+    scores, ttls = replies[::2], replies[1::2]
+    assert all(score is not None and before <= score <= time.time() for score in scores)
+    assert all(590 <= ttl <= 600 for ttl in ttls)
+    assert plain.zcard(layer._group_key(groups[0])) == 2  # beside the layer's own member
+    async_to_sync(layer.group_send)(groups[1234], {"type": "x"})
+    assert received(layer, channel, 1) == [{"type": "x"}]
+
+
 class Collector:
     """A hub member that keeps what it is sent."""
 

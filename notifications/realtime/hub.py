@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -171,17 +170,10 @@ class Hub:
             await self._group_add(group)
 
     async def _group_add_many(self, groups: list[str]) -> None:
-        """channels-redis's group_add, pipelined: the same ZADD and EXPIRE
-        per group, in one round trip per slice of groups and Redis host."""
-        layer, now = self.layer, time.time()
-
-        def add(pipe: Any, group: str) -> None:
-            key = layer._group_key(group)
-            pipe.zadd(key, {self.channel_name: now})
-            pipe.expire(key, layer.group_expiry)
-
+        """channels-redis's group_add for each group, in one script call per
+        slice of groups and Redis host."""
         async with self.ops:
-            await redis_store.pipelined(layer, groups, shard=lambda group: group, queue=add)
+            await redis_store.group_add_many(self.layer, groups, self.channel_name)
         self._registered.update(groups)
 
     async def _refresh_loop(self) -> None:
