@@ -19,8 +19,9 @@ logger = logging.getLogger("notifications.delivery")
 
 # Ids per read/unread/deleted frame.
 IDS_PER_FRAME = 500
-# From this many recipients on, a push first asks Redis which of them have a
-# socket open anywhere, and builds frames only for those.
+# From this many recipients on, a push whose rows are not copies of one (a
+# list of users) first asks Redis which of them have a socket open anywhere,
+# and builds frames only for those.
 LIVE_CHECK_MIN_RECIPIENTS = 100
 # Recipients per protocol.CREATED_EVENT.
 RECIPIENTS_PER_EVENT = 10_000

@@ -11,7 +11,7 @@ Events published to a group are plain channel-layer messages carrying the
 member) or a ``type`` that names a member method, as in Channels:
 ``"realtime.revoke"`` calls ``member.realtime_revoke(event)``.
 
-Many frames for many groups at once (``notify.send`` to a Group of 10,000
+Many frames for many groups at once (``notify.send`` to a list of 10,000
 users) travel as a few ``hub.multicast`` messages to MULTICAST_GROUP, which
 every hub joins: each carries up to a few hundred (group, frame) pairs, and
 each hub writes the frames whose group has local members. That is one layer

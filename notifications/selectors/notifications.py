@@ -142,9 +142,9 @@ def notification_payloads(
     """
     if alike:
         notifications = list(notifications)
-        shared = shared_payload(notifications, request)
-        if shared is not None:
-            return payload_copies(shared, [n.pk for n in notifications])
+        item = shared_payload(notifications, request)
+        if item is not None:
+            return payload_copies(item, [n.pk for n in notifications])
     exclude = set(API_EXCLUDED_FIELDS) | set(conf.api_excluded_fields)
     fields: list[Any] = []
     shared: dict[tuple[Any, ...], tuple[str, str | None]] = {}
