@@ -110,12 +110,21 @@ def _host_slices(
             yield host_connection, host_items[start : start + size]
 
 
+def _group_key_slices(
+    layer: Any, groups: Iterable[str], size: int, connection: Callable[[int], Any] | None = None
+) -> Iterator[tuple[Any, list[str], list[str]]]:
+    """For a script over group keys: (the Redis host's connection, up to
+    ``size`` of ``groups``, their keys), as ``_host_slices`` groups them."""
+    for host_connection, chunk in _host_slices(layer, groups, lambda group: group, size, connection):
+        yield host_connection, chunk, [layer._group_key(group) for group in chunk]
+
+
 async def groups_with_members(layer: Any, groups: Iterable[str], *, size: int = GROUPS_PER_SCRIPT) -> set[str]:
     """Those of ``groups`` that some channel has joined (and that have not
     expired away), one Lua script call per Redis host and ``size`` groups."""
     found: set[str] = set()
-    for connection, chunk in _host_slices(layer, groups, lambda group: group, size):
-        positions = await connection.eval(_NONEMPTY, len(chunk), *map(layer._group_key, chunk))
+    for connection, chunk, keys in _group_key_slices(layer, groups, size):
+        positions = await connection.eval(_NONEMPTY, len(keys), *keys)
         found.update(chunk[position - 1] for position in positions)
     return found
 
@@ -125,8 +134,7 @@ async def group_add_many(layer: Any, groups: Iterable[str], channel: str, *, siz
     Lua script call per Redis host and ``size`` groups. A hub re-adds its
     groups every minute; for 5,000 groups a pipeline cost 184 ms of CPU
     encoding 10,000 commands and parsing their replies, the script 7-10."""
-    for connection, chunk in _host_slices(layer, groups, lambda group: group, size):
-        keys = [layer._group_key(group) for group in chunk]
+    for connection, _, keys in _group_key_slices(layer, groups, size):
         await connection.eval(_GROUP_ADD, len(keys), *keys, channel, time.time(), layer.group_expiry)
 
 
@@ -307,8 +315,8 @@ class SyncClient:
     def groups_with_members(self, groups: Iterable[str], *, size: int = GROUPS_PER_SCRIPT) -> set[str]:
         """As the module's ``groups_with_members``."""
         found: set[str] = set()
-        for client, chunk in _host_slices(self.layer, groups, lambda group: group, size, self.clients.__getitem__):
-            positions = self._nonempty(keys=[self.layer._group_key(group) for group in chunk], client=client)
+        for client, chunk, keys in _group_key_slices(self.layer, groups, size, self.clients.__getitem__):
+            positions = self._nonempty(keys=keys, client=client)
             found.update(chunk[position - 1] for position in positions)
         return found
 
