@@ -1,6 +1,6 @@
 """Settings for the tutorial baseline: the demo's, without this project's
-apps, so daphne runs as shipped. (The notifications and chat apps adjust
-daphne when they load: notifications/realtime/daphne_compat.py.)"""
+apps. Its ASGI module (tutorial_asgi.py) turns on no daphne_compat part, so
+daphne runs as shipped."""
 
 from project.settings import *  # noqa: F403
 from project.settings import INSTALLED_APPS

@@ -8,9 +8,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import receivers
-        from notifications.realtime import daphne_compat
         from notifications.realtime.revocation import connect_revocation_signals
 
         connect_revocation_signals()
-        daphne_compat.apply()
         receivers.connect()

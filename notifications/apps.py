@@ -18,7 +18,6 @@ class Config(AppConfig):
             receivers,
         )
         from notifications.base.models import notify_handler
-        from notifications.realtime import daphne_compat
         from notifications.realtime.revocation import connect_revocation_signals
         from notifications.signals import notify
         from notifications.triggers import autodiscover
@@ -28,5 +27,4 @@ class Config(AppConfig):
         notify.connect(notify_handler, dispatch_uid="notifications.models.notification")
         connect_revocation_signals()
         receivers.connect()
-        daphne_compat.apply()
         autodiscover()

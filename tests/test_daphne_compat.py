@@ -1,8 +1,12 @@
-"""The formatting and settings shortcuts daphne_compat takes on every frame
-daphne sends keep the results they replace, and an upgraded connection's HTTP
-request is freed at once."""
+"""daphne_compat changes nothing unless a site turns it on; each part checks
+the upstream internals it replaces; the formatting and settings shortcuts it
+takes on every frame daphne sends keep the results they replace, and an
+upgraded connection's HTTP request is freed at once."""
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -13,6 +17,93 @@ from daphne.testing import DaphneProcess
 from websockets.sync.client import connect
 
 from notifications.realtime import daphne_compat
+from tests.live import ROOT
+
+# Every function a part replaces, as "module:Class.attribute".
+REPLACED = [
+    "daphne.ws_protocol:WebSocketProtocol.serverClose",
+    "daphne.ws_protocol:WebSocketProtocol.serverSend",
+    "daphne.ws_protocol:WebSocketProtocol.handle_reply",
+    "daphne.ws_protocol:WebSocketProtocol.connectionMade",
+    "daphne.ws_protocol:WebSocketFactory.__init__",
+    "daphne.server:Server.application_checker",
+    "daphne.server:Server.create_application",
+    "daphne.http_protocol:WebRequest.process",
+    "autobahn.websocket.protocol:pformat",
+    "autobahn.websocket.protocol:hltype",
+    "autobahn.websocket.protocol:hlval",
+]
+
+OWNERS = """
+import importlib, json, sys
+import django
+django.setup()
+{before}
+owners = {{}}
+for spec in {replaced!r}:
+    module, _, path = spec.partition(":")
+    target = importlib.import_module(module)
+    for name in path.split("."):
+        target = getattr(target, name)
+    owners[spec] = getattr(target, "__module__", type(target).__module__)
+print(json.dumps(owners))
+"""
+
+
+def _owners(before: str = "") -> dict[str, str]:
+    """Which module each replaced function comes from, in a fresh process
+    that loads the demo's settings (both apps installed) and runs ``before``."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    script = OWNERS.format(before=before, replaced=REPLACED)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_nothing_is_changed_until_the_site_turns_it_on():
+    owners = _owners()
+    assert all(not module.startswith("notifications") for module in owners.values()), owners
+    turned_on = _owners("from notifications.realtime import daphne_compat; daphne_compat.enable('all')")
+    assert all(module == "notifications.realtime.daphne_compat" for module in turned_on.values()), turned_on
+
+
+def test_fixes_and_speedups_are_separate_parts():
+    fixes = _owners("from notifications.realtime import daphne_compat; daphne_compat.enable('fixes')")
+    assert fixes["daphne.ws_protocol:WebSocketProtocol.serverClose"].startswith("notifications")
+    assert not fixes["daphne.http_protocol:WebRequest.process"].startswith("notifications")
+    assert not fixes["autobahn.websocket.protocol:pformat"].startswith("notifications")
+
+
+def test_a_part_whose_upstream_internals_changed_is_skipped_with_one_log_line_and_a_check(tmp_path):
+    script = tmp_path / "upstream_changed.py"
+    script.write_text("""
+import logging, django
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+django.setup()
+from daphne.ws_protocol import WebSocketProtocol
+def handle_reply(self, message):  # an upstream rewrite of the reply handling
+    pass
+WebSocketProtocol.handle_reply = handle_reply
+from notifications.realtime import daphne_compat
+print(daphne_compat.enable("empty_messages", "close_codes"))
+from django.core import checks
+print(sorted(m.id for m in checks.run_checks() if m.id == "notifications.W014"))
+assert WebSocketProtocol.handle_reply is handle_reply
+""")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "{'empty_messages': False, 'close_codes': True}" in result.stdout
+    assert "['notifications.W014']" in result.stdout
+    skipped = [line for line in result.stderr.splitlines() if "skipped" in line]
+    assert len(skipped) == 1 and "empty_messages" in skipped[0] and "serverSend" in skipped[0], result.stderr
+
+
+def test_an_unknown_part_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"no part 'turbo'.*fixes, speedups, all"):
+        daphne_compat.enable("turbo")
 
 
 def test_autobahn_debug_arguments_render_as_before_but_only_when_logged():
@@ -63,7 +154,10 @@ def _application_keeping_garbage():
     import gc
 
     gc.set_debug(gc.DEBUG_SAVEALL)  # what the cyclic collector finds is kept in gc.garbage
-    daphne_compat.apply()
+    assert daphne_compat.enable("free_upgraded_requests", "application_checker") == {
+        "free_upgraded_requests": True,
+        "application_checker": True,
+    }
     return _count_handshake_objects
 
 

@@ -1,99 +1,27 @@
-"""Close codes under daphne, as RFC 6455 defines them.
+"""Opt-in fixes and speed-ups for daphne, autobahn and Twisted.
 
-daphne speaks WebSocket through autobahn, which gets two things wrong for us
-(autobahn-python #1642, daphne #374):
+Nothing here runs unless the site asks for it, in its ASGI module::
 
-- ``sendClose`` refuses every code but 1000 and 3000-4999, so an application
-  cannot send 1009 ("message too big") or 1011, which RFC 6455 §7.4.1 lets an
-  endpoint send; daphne then fails the consumer.
-- autobahn fails a connection (for example a message over daphne's
-  ``--websocket-max-message-size``) by dropping TCP, so the client sees 1006
-  instead of the close code autobahn chose (1009 for a message too big).
+    from notifications.realtime import daphne_compat
 
-daphne's ``--websocket-max-message-size`` sets autobahn's
-``maxMessagePayloadSize``, which autobahn also applies to messages the server
-*sends*: with the 16 KiB limit that protects the server from big client
-frames, a 100-notification ``sync`` page (about 120 KB) failed with
-``PayloadExceededError``. ``apply()`` keeps the limit for incoming messages
-only; the server's own frames are bounded by the protocol's page sizes.
+    daphne_compat.enable("fixes")               # or "speedups", "all", or part names
 
-It also bounds what daphne buffers for a client that stops reading.
-ASGI gives an application no backpressure: daphne writes every frame into
-Twisted's transport, which buffers without limit, so one stalled client
-could grow the server's memory without bound. ``apply()`` makes daphne drop
-a connection whose unsent data passes ``REALTIME_SEND_BACKLOG_BYTES``
-(default 1 MiB). A close frame would wait behind that same backlog, so the
-connection is aborted and the client sees 1006; it reconnects and syncs.
-
-A send that races the client's close (a push to a socket whose client has
-just gone) made autobahn raise ``Disconnected`` into the application, which
-daphne logs as "Exception inside application". ``apply()`` drops such sends.
-
-daphne also silently drops an empty message (``send(text_data="")``), because
-it tests the payload for truth; Autobahn's fuzzer (cases 1.1.1, 1.2.1, 6.1.x)
-found it. ``apply()`` sends empty messages.
-
-autobahn pretty-prints every connection's settings for a debug log line,
-eagerly, whether or not debug logging is on: 1.2 ms of CPU per handshake,
-2.4 s of a 2,000-socket connect storm. It also colours a function name and
-two values for a debug line on every frame it sends, 6% of a broadcast's
-CPU. ``apply()`` makes that formatting lazy (done only if the line is
-logged).
-
-daphne's ``Server.application_checker`` walks every connection once a
-second to reap finished application instances: 18% of an idle server's CPU
-at 4,000 sockets (py-spy). ``apply()`` lets it walk them every
-APPLICATION_CHECK_SECONDS (5) instead, so a closed connection's entry and an
-application past ``--application-close-timeout`` are dealt with up to 4 s
-later; an application that crashes, or ends while its connection is still
-open, still gets the walk within a second, as before.
-
-Twisted never writes to a socket when asked: ``transport.write`` buffers
-the bytes and registers the socket for writability, and the loop's next
-turn sends them and unregisters it, two ``epoll_ctl`` calls and a loop
-wake-up per write. Writing one broadcast frame to 5,000 sockets, that was
-42% of the process's CPU (py-spy). ``apply()`` makes a WebSocket's plain
-TCP transport send at once when nothing is queued before it, as asyncio's
-own transports do, and hand whatever the kernel does not take to Twisted's
-buffer as before, so ordering, the send-backlog bound and error handling
-are Twisted's.
-
-An ASGI application writes a frame through a chain of coroutines:
-Channels' consumer and session middleware, daphne's server and protocol,
-and autobahn, which frames the message. For a broadcast that chain ran once
-per socket for the same text, about half of the time spent on each socket.
-``apply()`` offers the application a shortcut in the connection's scope,
-``scope["extensions"]["notifications.send_text"]["send"]``: a plain
-function that writes a text frame at once, with daphne's checks (the
-connection is gone, not yet accepted) and the send-backlog bound, from a
-frame autobahn prepared once per text (``PreparedMessage``, autobahn's own
-broadcast API), written straight to the transport when autobahn has nothing
-queued and no compression, as its ``sendData`` would. ``RealtimeConsumer``
-uses it when it is there and the ASGI ``send`` otherwise (other servers,
-tests).
-
-daphne hands an upgraded connection to its WebSocket protocol and leaves
-the HTTP channel and request it came in on holding each other, about 25
-objects a socket that only the cyclic collector frees. Its full pass over a
-5,000-socket process stalled the loop for 0.6-1.0 s, and the handshakes'
-garbage made it come sooner. ``apply()`` takes the request out of its
-channel once the upgrade is done: the request, with its headers, addresses
-and body buffer, is freed at once, and the channel with the connection.
-
-``apply()`` lets daphne's protocol send the RFC endpoint codes, makes
-autobahn fail connections with a close frame, applies the message size limit
-to incoming messages only, sends empty messages, drops sends to a closing
-socket, bounds the send backlog, and frees upgraded HTTP requests.
-It changes nothing else, runs once, and does nothing when daphne is not
-installed.
+Each part replaces a few internals of a named upstream version. Before it
+does, it checks that those internals are still there and shaped as expected;
+if not, it skips that part with one log line, and ``manage.py check``
+reports it (``notifications.W014``; ``check --deploy`` lists the parts that
+are on as ``notifications.I013``). docs/daphne.md says what each part does,
+why, and where the fix belongs upstream.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.signals import setting_changed
@@ -107,20 +35,56 @@ SEND_TEXT_EXTENSION = "notifications.send_text"
 # RFC 6455 §7.4.1 codes an endpoint may send, besides 1000.
 RFC_ENDPOINT_CODES = frozenset({1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011})
 
-_applied = False
+# The upstream versions whose internals the parts below replace; a part
+# checks the shapes it relies on, so a newer version that keeps them works.
+TESTED_WITH = {"daphne": "4.2", "autobahn": "26.10", "twisted": "26.10"}
 
 
-def apply() -> None:
-    global _applied
-    if _applied:
-        return
-    try:
-        from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
-    except ImportError:
-        return
-    _applied = True
+class NotApplicable(Exception):
+    """The internals a part replaces are missing or shaped differently."""
 
-    server_close = WebSocketProtocol.serverClose
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    kind: str  # "fix" or "speedup"
+    summary: str
+    install: Callable[[], None]
+
+
+_enabled: dict[str, Part] = {}
+_skipped: dict[str, str] = {}
+
+
+def _expect(owner: Any, attribute: str, *mentions: str) -> Any:
+    """``owner.attribute``, after checking that it exists and that its source
+    mentions each of ``mentions`` (the internals a patch relies on)."""
+    target = getattr(owner, attribute, None)
+    if target is None:
+        raise NotApplicable(f"{getattr(owner, '__name__', owner)}.{attribute} is missing")
+    if mentions:
+        try:
+            source = inspect.getsource(target)
+        except (OSError, TypeError) as exc:
+            raise NotApplicable(f"the source of {attribute} cannot be read: {exc}") from exc
+        missing = [name for name in mentions if name not in source]
+        if missing:
+            raise NotApplicable(f"{attribute} no longer mentions {', '.join(missing)}")
+    return target
+
+
+# The parts ------------------------------------------------------------------
+
+
+def _install_close_codes() -> None:
+    from autobahn.websocket.protocol import WebSocketServerFactory
+    from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+
+    server_close = _expect(WebSocketProtocol, "serverClose", "sendClose")
+    _expect(WebSocketProtocol, "sendCloseFrame")
+    factory_init = _expect(WebSocketFactory, "__init__")
+    if "failByDrop" not in inspect.signature(WebSocketServerFactory.setProtocolOptions).parameters:
+        raise NotApplicable("autobahn's setProtocolOptions has no failByDrop")
 
     def serverClose(self: Any, code: int | None = None) -> None:
         if code in RFC_ENDPOINT_CODES:
@@ -128,20 +92,27 @@ def apply() -> None:
         else:
             server_close(self, code=code)
 
-    WebSocketProtocol.serverClose = serverClose
-
-    factory_init = WebSocketFactory.__init__
-
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         factory_init(self, *args, **kwargs)
         self.setProtocolOptions(failByDrop=False)
 
+    WebSocketProtocol.serverClose = serverClose
     WebSocketFactory.__init__ = __init__
 
-    server_send = WebSocketProtocol.serverSend
+
+def _install_server_send() -> None:
+    """One wrapper of ``serverSend`` serves three parts; each checks its flag."""
+    from daphne.ws_protocol import WebSocketProtocol
+
+    if getattr(WebSocketProtocol.serverSend, "_realtime", False):
+        return
+    server_send = _expect(WebSocketProtocol, "serverSend", "sendMessage")
 
     def serverSend(self: Any, content: Any, binary: bool = False) -> None:
         if not may_send(self):
+            return
+        if "outgoing_size" not in _enabled:
+            server_send(self, content, binary)
             return
         limit, self.maxMessagePayloadSize = self.maxMessagePayloadSize, 0
         try:
@@ -149,9 +120,36 @@ def apply() -> None:
         finally:
             self.maxMessagePayloadSize = limit
 
+    serverSend._realtime = True  # type: ignore[attr-defined]
     WebSocketProtocol.serverSend = serverSend
 
-    handle_reply = WebSocketProtocol.handle_reply
+
+def _install_outgoing_size() -> None:
+    from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
+
+    _expect(AutobahnProtocol, "sendMessage", "maxMessagePayloadSize")
+    _install_server_send()
+
+
+def _install_closing_sends() -> None:
+    from daphne.ws_protocol import WebSocketProtocol
+
+    _expect(WebSocketProtocol, "STATE_CLOSING")
+    _install_server_send()
+
+
+def _install_send_backlog() -> None:
+    from twisted.internet import abstract
+
+    _expect(abstract.FileDescriptor, "write", "_tempDataLen")
+    _expect(abstract.FileDescriptor, "doWrite", "dataBuffer", "offset")
+    _install_server_send()
+
+
+def _install_empty_messages() -> None:
+    from daphne.ws_protocol import WebSocketProtocol
+
+    handle_reply = _expect(WebSocketProtocol, "handle_reply", "websocket.send", "serverSend")
 
     def handle_reply_with_empty(self: Any, message: dict[str, Any]) -> None:
         if message.get("type") == "websocket.send" and self.state != self.STATE_CONNECTING:
@@ -165,42 +163,36 @@ def apply() -> None:
 
     WebSocketProtocol.handle_reply = handle_reply_with_empty
 
-    connection_made = WebSocketProtocol.connectionMade
 
-    def connectionMade(self: Any) -> None:
-        write_through(self.transport)
-        connection_made(self)
-
-    WebSocketProtocol.connectionMade = connectionMade
-
-    _throttle_application_checker()
-    _free_upgraded_requests()
-
+def _install_lazy_debug_format() -> None:
     from autobahn.websocket import protocol as autobahn_protocol
 
     for name in ("pformat", "hltype", "hlval"):
-        format_now = getattr(autobahn_protocol, name, None)
-        if format_now is not None and not isinstance(format_now, Lazily):
+        _expect(autobahn_protocol, name)
+    for name in ("pformat", "hltype", "hlval"):
+        format_now = getattr(autobahn_protocol, name)
+        if not isinstance(format_now, Lazily):
             setattr(autobahn_protocol, name, Lazily(format_now))
 
-    setting_changed.connect(_forget_send_backlog_bytes)
 
-
-def _throttle_application_checker() -> None:
+def _install_create_application() -> None:
+    """One wrapper of ``Server.create_application`` serves two parts: the
+    send shortcut and the reaping of crashed applications within a second."""
     from daphne import server as daphne_server
     from daphne.ws_protocol import WebSocketProtocol
 
-    check = daphne_server.Server.application_checker
-    create = daphne_server.Server.create_application
+    if getattr(daphne_server.Server.create_application, "_realtime", False):
+        return
+    create = _expect(daphne_server.Server, "create_application", "application_instance")
 
     def create_application(self: Any, protocol: Any, scope: dict[str, Any]) -> Any:
-        if isinstance(protocol, WebSocketProtocol) and protocol in self.connections:
+        if "send_text" in _enabled and isinstance(protocol, WebSocketProtocol) and protocol in self.connections:
             shortcut = functools.partial(send_text, protocol, self.connections[protocol])
             scope.setdefault("extensions", {})[SEND_TEXT_EXTENSION] = {"send": shortcut}
         queue = create(self, protocol, scope)
         details = self.connections.get(protocol)
         future = details.get("application_instance") if details else None
-        if future is not None:
+        if future is not None and "application_checker" in _enabled:
 
             def ended(done: Any) -> None:
                 # A crash (a handshake to no route, say) must still be
@@ -213,7 +205,15 @@ def _throttle_application_checker() -> None:
             future.add_done_callback(ended)
         return queue
 
+    create_application._realtime = True  # type: ignore[attr-defined]
     daphne_server.Server.create_application = create_application
+
+
+def _install_application_checker() -> None:
+    from daphne import server as daphne_server
+
+    check = _expect(daphne_server.Server, "application_checker", "callLater(1, self.application_checker)")
+    _install_create_application()
 
     def application_checker(self: Any) -> None:
         # daphne's own checker reschedules itself in 1 s through this
@@ -228,15 +228,41 @@ def _throttle_application_checker() -> None:
     daphne_server.Server.application_checker = application_checker
 
 
-def _free_upgraded_requests() -> None:
+def _install_send_text() -> None:
+    from autobahn.websocket.protocol import PreparedMessage, WebSocketProtocol
+
+    _expect(WebSocketProtocol, "sendPreparedMessage", "payloadHybi")
+    _expect(WebSocketProtocol, "sendData", "send_queue")
+    if "payloadHybi" not in inspect.getsource(PreparedMessage):
+        raise NotApplicable("autobahn's PreparedMessage has no payloadHybi")
+    _install_create_application()
+
+
+def _install_write_through() -> None:
+    from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet import abstract, tcp
+
+    _expect(abstract.FileDescriptor, "write", "_tempDataBuffer", "_writeDisconnected")
+    _expect(abstract.FileDescriptor, "doWrite", "dataBuffer", "offset")
+    _expect(tcp.Connection, "TLS")
+    connection_made = _expect(WebSocketProtocol, "connectionMade")
+
+    def connectionMade(self: Any) -> None:
+        write_through(self.transport)
+        connection_made(self)
+
+    WebSocketProtocol.connectionMade = connectionMade
+
+
+def _install_free_upgraded_requests() -> None:
     from daphne.http_protocol import WebRequest
 
-    process = WebRequest.process
+    process = _expect(WebRequest, "process", "upgrade", "transport")
 
     def process_then_let_go(self: Any) -> Any:
         result = process(self)
         channel = self.channel
-        if self.transport is None and channel is not None and self in channel.requests:
+        if self.transport is None and channel is not None and self in getattr(channel, "requests", ()):
             # Upgraded to a WebSocket (the upgrade runs to the end without
             # waiting, and takes the transport): the HTTP channel and this
             # request are done with, but hold each other, so only the
@@ -247,23 +273,149 @@ def _free_upgraded_requests() -> None:
     WebRequest.process = process_then_let_go
 
 
-def may_send(protocol: Any) -> bool:
-    """Whether a frame may be written to this connection now. Drops the
-    connection once its unsent backlog passes the limit."""
-    if protocol.state in (protocol.STATE_CLOSING, protocol.STATE_CLOSED):
-        # The client is gone or going; autobahn would raise Disconnected
-        # into the application, which daphne logs as a crash. The consumer
-        # gets websocket.disconnect next, and the client syncs whatever it
-        # missed when it comes back.
-        return False
+PARTS: dict[str, Part] = {
+    part.name: part
+    for part in (
+        Part(
+            "close_codes",
+            "fix",
+            "send RFC 6455 close codes (1009, 1011) and fail connections with a close frame, not a dropped TCP",
+            _install_close_codes,
+        ),
+        Part(
+            "outgoing_size",
+            "fix",
+            "apply --websocket-max-message-size to incoming messages only",
+            _install_outgoing_size,
+        ),
+        Part("empty_messages", "fix", "send empty messages instead of dropping them", _install_empty_messages),
+        Part(
+            "closing_sends",
+            "fix",
+            "drop a send to a closing socket instead of logging an application crash",
+            _install_closing_sends,
+        ),
+        Part(
+            "send_backlog",
+            "fix",
+            "drop a client whose unsent data passes REALTIME_SEND_BACKLOG_BYTES",
+            _install_send_backlog,
+        ),
+        Part(
+            "lazy_debug_format",
+            "speedup",
+            "format autobahn's debug-log arguments only when the line is logged",
+            _install_lazy_debug_format,
+        ),
+        Part(
+            "application_checker",
+            "speedup",
+            "walk connections to reap applications every 5 s, at once after a crash",
+            _install_application_checker,
+        ),
+        Part(
+            "write_through",
+            "speedup",
+            "write to a plain TCP socket at once when nothing is queued",
+            _install_write_through,
+        ),
+        Part(
+            "send_text",
+            "speedup",
+            "a broadcast frame is framed once and written past the ASGI send chain",
+            _install_send_text,
+        ),
+        Part(
+            "free_upgraded_requests",
+            "speedup",
+            "free an upgraded connection's HTTP request without the cyclic collector",
+            _install_free_upgraded_requests,
+        ),
+    )
+}
+GROUPS = {
+    "fixes": tuple(name for name, part in PARTS.items() if part.kind == "fix"),
+    "speedups": tuple(name for name, part in PARTS.items() if part.kind == "speedup"),
+    "all": tuple(PARTS),
+}
+
+
+def enable(*names: str) -> dict[str, bool]:
+    """Turn parts on, by name or group (``fixes``, ``speedups``, ``all``).
+    Returns, for each part asked for, whether it is on. Unknown names raise
+    ValueError; a part whose upstream internals changed is skipped and
+    logged. Without daphne installed, nothing is turned on."""
+    wanted: list[str] = []
+    for name in names or ("all",):
+        if name in GROUPS:
+            wanted.extend(GROUPS[name])
+        elif name in PARTS:
+            wanted.append(name)
+        else:
+            known = ", ".join([*GROUPS, *PARTS])
+            raise ValueError(f"daphne_compat has no part {name!r}; choose from {known}.")
+    try:
+        import daphne.server  # noqa: F401
+    except ImportError:
+        for name in wanted:
+            _skipped.setdefault(name, "daphne is not installed")
+        return dict.fromkeys(wanted, False)
+    for name in wanted:
+        if name in _enabled or name in _skipped:
+            continue
+        part = PARTS[name]
+        try:
+            # Flag first: a shared wrapper installed by this part reads it.
+            _enabled[name] = part
+            part.install()
+        except (NotApplicable, ImportError) as exc:
+            del _enabled[name]
+            _skipped[name] = str(exc)
+            logger.warning("daphne_compat: part %r skipped: %s", name, exc)
+    return {name: name in _enabled for name in wanted}
+
+
+def enabled() -> list[str]:
+    """The parts that are on in this process, in PARTS order."""
+    return [name for name in PARTS if name in _enabled]
+
+
+def skipped() -> dict[str, str]:
+    """The parts asked for but not applied, with the reason."""
+    return dict(_skipped)
+
+
+def requested(names: Iterable[str]) -> bool:
+    return any(name in _enabled or name in _skipped for name in names)
+
+
+def closing(protocol: Any) -> bool:
+    """The client is gone or going: autobahn would raise Disconnected into
+    the application, which daphne logs as a crash. The consumer gets
+    websocket.disconnect next, and the client syncs what it missed when it
+    comes back."""
+    return protocol.state in (protocol.STATE_CLOSING, protocol.STATE_CLOSED)
+
+
+def over_backlog(protocol: Any) -> bool:
+    """Whether the connection's unsent data passed the limit; drops it (once)
+    when it has: a close frame would wait behind that same backlog."""
     limit = send_backlog_bytes()
-    if _backlog(protocol.transport) > limit:
-        if not getattr(protocol, "_realtime_aborted", False):
-            protocol._realtime_aborted = True
-            logger.warning("dropping %s: over %d bytes unsent, it stopped reading", protocol.client_addr, limit)
-            protocol.transport.abortConnection()
+    if _backlog(protocol.transport) <= limit:
         return False
+    if not getattr(protocol, "_realtime_aborted", False):
+        protocol._realtime_aborted = True
+        logger.warning("dropping %s: over %d bytes unsent, it stopped reading", protocol.client_addr, limit)
+        protocol.transport.abortConnection()
     return True
+
+
+def may_send(protocol: Any) -> bool:
+    """Whether a frame may be written to this connection now, as the parts
+    that are on decide."""
+    if "closing_sends" in _enabled and closing(protocol):
+        return False
+    return not ("send_backlog" in _enabled and over_backlog(protocol))
 
 
 @functools.lru_cache(maxsize=16)
@@ -280,7 +432,7 @@ def send_text(protocol: Any, connection: dict[str, Any], text: str) -> bool:
     which raises as daphne does."""
     if protocol.state == protocol.STATE_CONNECTING:
         return False
-    if connection.get("disconnected") or not may_send(protocol):
+    if connection.get("disconnected") or closing(protocol) or not may_send(protocol):
         return True  # dropped, as daphne drops a send to a closed connection
     prepared = _prepared(text)
     if protocol._perMessageCompress is None and not protocol.send_queue:
@@ -357,6 +509,9 @@ def send_backlog_bytes() -> int:
 def _forget_send_backlog_bytes(*, setting: str, **kwargs: Any) -> None:
     if setting == "REALTIME_SEND_BACKLOG_BYTES":
         send_backlog_bytes.cache_clear()
+
+
+setting_changed.connect(_forget_send_backlog_bytes)
 
 
 def _backlog(transport: Any) -> int:

@@ -1,6 +1,6 @@
 """The demo's ASGI application plus an echo route, /ws/echo/, for the
 Autobahn conformance fuzzer (tests/conformance/test_autobahn.py). It runs
-on the same daphne set-up and the same daphne_compat patches as the product;
+on the same daphne set-up and the same daphne_compat parts as the demo;
 the echo route has no origin check or login, because the fuzzer sends
 neither."""
 
