@@ -179,8 +179,19 @@ def daphne(transactional_db: Any) -> Iterator[Callable[..., Daphne]]:
     ``daphne()`` with the in-memory layer, ``daphne(redis_url=...)`` with Redis."""
     servers: list[Daphne] = []
 
-    def start(redis_url: str | None = None, application: str = "project.asgi:application", **env: str) -> Daphne:
-        server = start_daphne(database_url=_database_url(), redis_url=redis_url, extra_env=env, application=application)
+    def start(
+        redis_url: str | None = None,
+        application: str = "project.asgi:application",
+        daphne_args: tuple[str, ...] = (),
+        **env: str,
+    ) -> Daphne:
+        server = start_daphne(
+            database_url=_database_url(),
+            redis_url=redis_url,
+            extra_env=env,
+            application=application,
+            daphne_args=daphne_args,
+        )
         servers.append(server)
         return server
 

@@ -92,6 +92,7 @@ def start_daphne(
     redis_url: str | None,
     extra_env: dict[str, str] | None = None,
     application: str = "project.asgi:application",
+    daphne_args: tuple[str, ...] = (),
 ) -> Daphne:
     """A daphne process serving ``application`` with tests.settings."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -112,6 +113,7 @@ def start_daphne(
             "16384",
             "--websocket_connect_timeout",
             "30",
+            *daphne_args,
             application,
         ],
         cwd=ROOT,

@@ -10,6 +10,7 @@ from django.contrib.sessions.models import Session
 from django.core import checks
 from django.utils import timezone
 
+from notifications.realtime.daphne_compat import APPLICATION_CHECK_SECONDS
 from tests import factories
 from tests.conftest import session_cookie
 
@@ -36,6 +37,30 @@ async def test_a_foreign_origin_is_refused_with_403_by_real_daphne(daphne, ws_cl
     code, frames = await socket.closed()
     assert code == 4401
     assert frames == [{"type": "closing", "reason": "not_logged_in"}]
+
+
+@pytest.mark.redis
+async def test_a_refused_handshake_ends_its_application_at_once_on_redis(daphne, ws_client, clean_redis):
+    """Channels' origin denier opens a channel-layer inbox whose cancelled
+    receive never finishes on channels-redis, so daphne killed each refused
+    handshake's application and logged "took too long to shut down and was
+    killed" (notifications.asgi.OriginValidator)."""
+    close_timeout = 1
+    server = await asyncio.to_thread(
+        daphne, redis_url=clean_redis, daphne_args=("--application-close-timeout", str(close_timeout))
+    )
+    for _ in range(20):
+        with pytest.raises(websockets.InvalidStatus):
+            await ws_client(server, origin="http://evil.example")
+    # daphne kills an application still running close_timeout after its
+    # connection closed, at its next walk of the connections.
+    deadline = asyncio.get_running_loop().time() + close_timeout + APPLICATION_CHECK_SECONDS + 2
+    while asyncio.get_running_loop().time() < deadline:
+        assert "took too long to shut down" not in server.log_text()
+        await asyncio.sleep(0.25)
+    socket = await ws_client(server)  # the server still answers
+    code, _ = await socket.closed()
+    assert code == 4401
 
 
 def test_allowed_hosts_star_with_debug_off_fails_the_system_check(settings):

@@ -1,0 +1,97 @@
+"""One import that builds a site's ASGI application.
+
+In the site's ``asgi.py``::
+
+    import os
+
+    from notifications.asgi import get_asgi_application
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    application = get_asgi_application()
+
+HTTP goes to Django (with static files served while ``DEBUG`` is on, as
+``runserver`` does); WebSockets go to the package's routes (``chat``'s too
+when it is installed, and the site's own ``websocket_urlpatterns``) behind
+the session auth and an origin check against ``ALLOWED_HOSTS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from channels.security.websocket import OriginValidator as BaseOriginValidator
+
+Scope = dict[str, Any]
+
+
+def get_asgi_application(*, websocket_urlpatterns: Sequence[Any] = ()) -> Any:
+    """The site's ASGI application. Sets Django up first (as Django's own
+    ``get_asgi_application`` does), so call it before importing models."""
+    from django.core.asgi import get_asgi_application as django_asgi_application
+
+    http: Any = django_asgi_application()
+
+    from channels.auth import AuthMiddlewareStack
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from django.apps import apps
+    from django.conf import settings
+
+    from notifications.routing import websocket_urlpatterns as notification_routes
+
+    routes = [*websocket_urlpatterns, *notification_routes]
+    if apps.is_installed("chat"):
+        from chat.routing import websocket_urlpatterns as chat_routes
+
+        routes += chat_routes
+    if settings.DEBUG and apps.is_installed("django.contrib.staticfiles"):
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+        http = ASGIStaticFilesHandler(http)
+    return ProtocolTypeRouter(
+        {
+            "http": http,
+            "websocket": allowed_hosts_origin_validator(AuthMiddlewareStack(URLRouter(routes))),
+        }
+    )
+
+
+class OriginValidator(BaseOriginValidator):
+    """Channels' origin validator (channels 4.3), whose denial refuses the
+    handshake and returns.
+
+    Channels denies with ``WebsocketDenier``, a consumer that first opens a
+    channel-layer inbox. On channels-redis, cancelling that inbox's pending
+    receive when the refused connection goes never finishes, so daphne kills
+    the application after ``--application-close-timeout`` and logs "took too
+    long to shut down and was killed", once per refused handshake: a flood of
+    warnings under an attack. A refusal needs no inbox."""
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
+        if scope["type"] == "websocket" and not self.valid_origin(_origin(scope)):
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close"})  # before accept: HTTP 403
+            return None
+        return await super().__call__(scope, receive, send)
+
+
+def _origin(scope: Scope) -> Any:
+    """The parsed Origin header, or None, as Channels' validator reads it."""
+    for name, value in scope.get("headers", []):
+        if name == b"origin":
+            try:
+                return urlparse(value.decode("latin1"))
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def allowed_hosts_origin_validator(application: Any) -> OriginValidator:
+    """Channels' ``AllowedHostsOriginValidator``, with the denial above."""
+    from django.conf import settings
+
+    allowed_hosts = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed_hosts:
+        allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
+    return OriginValidator(application, allowed_hosts)

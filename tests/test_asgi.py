@@ -1,0 +1,82 @@
+"""notifications.asgi.get_asgi_application: the one import that builds a
+site's ASGI application."""
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+from channels.routing import URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from channels.testing import WebsocketCommunicator
+from django.template import Context, Template
+from django.test import RequestFactory
+from django.urls import path
+
+from notifications.asgi import allowed_hosts_origin_validator, get_asgi_application
+from notifications.consumers import NotificationConsumer
+from tests import factories
+
+
+async def _get(application, url):
+    """The status code of a GET (the body is not read: static files stream)."""
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "path": url,
+        "query_string": b"",
+        "headers": [(b"host", b"localhost")],
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(timeout=10)
+    await communicator.wait(timeout=10)
+    return start["status"]
+
+
+@pytest.mark.django_db
+async def test_static_files_are_served_while_debug_is_on(settings):
+    settings.DEBUG = True
+    assert await _get(get_asgi_application(), "/static/notifications/bell.js") == 200
+    settings.DEBUG = False  # a proxy or WhiteNoise serves them in production
+    assert await _get(get_asgi_application(), "/static/notifications/bell.js") == 404
+
+
+def _websocket_paths(application):
+    router = application.application_mapping["websocket"]
+    while not isinstance(router, URLRouter):
+        router = getattr(router, "application", None) or router.inner
+    return [str(route.pattern) for route in router.routes]
+
+
+def test_the_package_routes_and_the_sites_own_are_served(settings):
+    site_route = path("ws/site/", NotificationConsumer.as_asgi())
+    paths = _websocket_paths(get_asgi_application(websocket_urlpatterns=[site_route]))
+    assert paths == ["ws/site/", "ws/notifications/", "ws/chat/", "ws/chat/<str:slug>/"]
+    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "chat"]
+    assert _websocket_paths(get_asgi_application()) == ["ws/notifications/"]
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("hosts", [[], ["example.com", ".example.org"]])
+def test_the_origin_validator_allows_what_channels_allows(settings, debug, hosts):
+    """It mirrors channels' AllowedHostsOriginValidator, with another denial."""
+    settings.DEBUG, settings.ALLOWED_HOSTS = debug, hosts
+    assert allowed_hosts_origin_validator(None).allowed_origins == AllowedHostsOriginValidator(None).allowed_origins
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("origin", [b"http://evil.example", None])
+async def test_a_foreign_origin_is_refused_and_the_application_ends(origin):
+    headers = [(b"origin", origin)] if origin else []
+    communicator = WebsocketCommunicator(get_asgi_application(), "/ws/notifications/", headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    assert not connected
+    await communicator.wait(timeout=1)  # returns: it does not wait for a disconnect
+
+
+@pytest.mark.django_db
+def test_the_bell_connects_to_the_configured_url(settings):
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {"WEBSOCKET_URL": "/live/ws/notifications/"}
+    request = RequestFactory().get("/")
+    request.user = factories.user()
+    html = Template("{% load notifications_tags %}{% notifications_bell %}").render(Context({"request": request}))
+    assert 'data-ws-url="/live/ws/notifications/"' in html
