@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Error, Info, Tags, Warning, register
 from django.utils.module_loading import import_string
 
+from notifications.conf import DOCS_URL
 from notifications.realtime.config import CHANNELS_REDIS_POP_TIMEOUT
+
+SETTINGS_DOCS = f"{DOCS_URL}settings.md"
+QUICKSTART_DOCS = f"{DOCS_URL}quickstart.md"
+DEPLOYMENT_DOCS = f"{DOCS_URL}deployment.md"
+DAPHNE_DOCS = f"{DOCS_URL}daphne.md"
 
 
 @register(Tags.compatibility)
@@ -18,7 +24,7 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return [
             Warning(
                 "CHANNEL_LAYERS is not set: notifications are stored and served, but not pushed live.",
-                hint="Set CHANNEL_LAYERS (see docs/settings.md); until then the badge polls.",
+                hint=f"Set CHANNEL_LAYERS ({SETTINGS_DOCS}); until then the badge polls.",
                 id="notifications.W001",
             )
         ]
@@ -27,7 +33,8 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return [
             Error(
                 "CHANNEL_LAYERS has no usable 'default' entry with a BACKEND.",
-                hint="Use notifications.realtime.redis_channel_layer(REDIS_URL) or the in-memory layer.",
+                hint="Use notifications.realtime.redis_channel_layer(REDIS_URL) or the in-memory layer "
+                f"({SETTINGS_DOCS}).",
                 id="notifications.E002",
             )
         ]
@@ -37,7 +44,7 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return [
             Error(
                 f"CHANNEL_LAYERS['default']['BACKEND'] cannot be imported: {exc}",
-                hint="Install channels-redis, or fix the dotted path.",
+                hint=f"Install channels-redis, or fix the dotted path ({SETTINGS_DOCS}).",
                 id="notifications.E002",
             )
         ]
@@ -45,10 +52,12 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if default["BACKEND"].endswith("InMemoryChannelLayer") and not settings.DEBUG:
         errors.append(
             Warning(
-                "The in-memory channel layer only reaches sockets of the same process.",
-                hint="With more than one server process, use Redis: "
-                "CHANNEL_LAYERS = {'default': redis_channel_layer(REDIS_URL)}.",
-                id="notifications.W003",
+                "The in-memory channel layer is in use with DEBUG off: it reaches only the sockets of the process "
+                "that sends. Server processes pick up what other processes store about a second late, and reads "
+                "and chat messages do not cross processes at all.",
+                hint="In production, use Redis: CHANNEL_LAYERS = {'default': redis_channel_layer(REDIS_URL)} "
+                f"({DEPLOYMENT_DOCS}).",
+                id="notifications.W012",
             )
         )
     if default["BACKEND"] == "channels_redis.core.RedisChannelLayer":
@@ -69,7 +78,7 @@ def _check_redis_timeouts(layer: dict[str, Any]) -> list[Any]:
             Error(
                 "With redis-py 8, this RedisChannelLayer host closes every idle socket after 5 s.",
                 hint="Set 'socket_timeout' above 5 in each hosts dict, or build the entry with "
-                "notifications.realtime.redis_channel_layer(url).",
+                f"notifications.realtime.redis_channel_layer(url) ({SETTINGS_DOCS}).",
                 id="notifications.E004",
             )
         ]
@@ -84,29 +93,162 @@ def check_origin_validation(app_configs: Any = None, **kwargs: Any) -> list[Any]
             Error(
                 "ALLOWED_HOSTS contains '*' while DEBUG is off, so any web page may open a "
                 "logged-in user's socket (AllowedHostsOriginValidator accepts every origin).",
-                hint="List your host names in ALLOWED_HOSTS.",
+                hint=f"List your host names in ALLOWED_HOSTS ({DEPLOYMENT_DOCS}).",
                 id="notifications.E005",
             )
         )
-    path = getattr(settings, "ASGI_APPLICATION", None)
-    if not path:
+    application = _asgi_application()
+    if application is None:
         return errors
-    try:
-        application = import_string(path)
-    except Exception:
-        return errors  # Channels' own checks report an unimportable application.
     from channels.security.websocket import OriginValidator
 
     websocket = getattr(application, "application_mapping", {}).get("websocket")
-    if websocket is not None and not isinstance(websocket, OriginValidator):
+    if websocket is not None and not any(isinstance(layer, OriginValidator) for layer in _stack(websocket)):
         errors.append(
             Warning(
                 "The websocket route of ASGI_APPLICATION is not wrapped in an origin validator.",
-                hint="Wrap it: AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...))).",
+                hint="Build the application with notifications.asgi.get_asgi_application(), or wrap the route in "
+                f"AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...))) ({QUICKSTART_DOCS}).",
                 id="notifications.W006",
             )
         )
     return errors
+
+
+def _asgi_application() -> Any:
+    """The imported ASGI_APPLICATION, or None when it is not set or cannot
+    be imported (Channels' own checks report that)."""
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        return None
+    try:
+        return import_string(path)
+    except Exception:
+        return None
+
+
+def _stack(application: Any) -> list[Any]:
+    """The chain of ASGI wrappers from ``application`` inwards, as far as it
+    can be followed: middleware keep the next one in ``application`` (origin
+    validators, static files) or ``inner`` (Channels' auth stack)."""
+    chain = []
+    while application is not None and len(chain) < 32:
+        chain.append(application)
+        application = getattr(application, "application", None) or getattr(application, "inner", None)
+    return chain
+
+
+def _notification_routes(application: Any) -> list[str] | None:
+    """The WebSocket paths that reach NotificationConsumer, or None when the
+    application cannot be followed that far (a plain function, say)."""
+    from channels.routing import URLRouter
+
+    from notifications.consumers import NotificationConsumer
+
+    mapping = getattr(application, "application_mapping", None)
+    if mapping is None:
+        # Not a ProtocolTypeRouter: Django's own ASGI handler serves HTTP only.
+        return [] if type(application).__name__ == "ASGIHandler" else None
+    websocket = mapping.get("websocket")
+    if websocket is None:
+        return []
+    router = _stack(websocket)[-1]
+    if not isinstance(router, URLRouter):
+        return None
+
+    def walk(routes: list[Any], prefix: str) -> list[str]:
+        found = []
+        for route in routes:
+            callback = route.callback
+            here = prefix + str(route.pattern)
+            consumer = getattr(callback, "consumer_class", None)
+            if isinstance(consumer, type) and issubclass(consumer, NotificationConsumer):
+                found.append("/" + here.lstrip("^").lstrip("/"))
+            elif isinstance(callback, URLRouter):
+                found.extend(walk(callback.routes, here))
+        return found
+
+    return walk(router.routes, "")
+
+
+@register(Tags.compatibility)
+def check_websocket_route(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """A site that configured a channel layer wants pushes; the ASGI
+    application must route a WebSocket to the consumer for them to arrive."""
+    if not getattr(settings, "CHANNEL_LAYERS", None):
+        return []
+    application = _asgi_application()
+    routes = _notification_routes(application) if application is not None else []
+    if routes != []:
+        return []
+    where = (
+        "ASGI_APPLICATION is not set"
+        if not getattr(settings, "ASGI_APPLICATION", None)
+        else (f"ASGI_APPLICATION ({settings.ASGI_APPLICATION}) serves no /ws/notifications/ route")
+    )
+    return [
+        Warning(
+            f"{where}, so no notification is pushed live; the badge falls back to polling.",
+            hint="In asgi.py: application = notifications.asgi.get_asgi_application(), and "
+            f"ASGI_APPLICATION = 'mysite.asgi.application' ({QUICKSTART_DOCS}).",
+            id="notifications.W010",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_runserver_serves_websockets(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Channels 4 serves WebSockets under ``runserver`` only through
+    daphne's app, listed before staticfiles (whose runserver would win)."""
+    if not settings.DEBUG or not getattr(settings, "CHANNEL_LAYERS", None):
+        return []
+    apps = list(settings.INSTALLED_APPS)
+    staticfiles = "django.contrib.staticfiles"
+    if "daphne" in apps and (staticfiles not in apps or apps.index("daphne") < apps.index(staticfiles)):
+        return []
+    problem = "is not in INSTALLED_APPS" if "daphne" not in apps else "comes after django.contrib.staticfiles"
+    return [
+        Warning(
+            f"'daphne' {problem}, so `manage.py runserver` serves no WebSocket: /ws/notifications/ answers 404.",
+            hint="Put 'daphne' first in INSTALLED_APPS (pip install daphne), or serve the site with the daphne "
+            f"command ({QUICKSTART_DOCS}).",
+            id="notifications.W011",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_daphne_compat(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """A daphne_compat part the site turned on whose upstream internals
+    changed shape is skipped; say which."""
+    from notifications.realtime import daphne_compat
+
+    _asgi_application()  # the site turns parts on in its ASGI module
+    return [
+        Warning(
+            f"daphne_compat part {name!r} was asked for but is off: {reason}.",
+            hint=f"Upgrade django-notifications-live, or stop asking for the part ({DAPHNE_DOCS}).",
+            id="notifications.W014",
+        )
+        for name, reason in daphne_compat.skipped().items()
+    ]
+
+
+@register(deploy=True)
+def report_daphne_compat(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from notifications.realtime import daphne_compat
+
+    _asgi_application()
+    on = daphne_compat.enabled()
+    if not on:
+        return []
+    return [
+        Info(
+            f"daphne_compat parts on: {', '.join(on)}.",
+            hint=f"What each part changes and why: {DAPHNE_DOCS}",
+            id="notifications.I013",
+        )
+    ]
 
 
 # Not Tags.database: Django 6 runs those only for `check --database`, and this
@@ -116,7 +258,7 @@ def check_persistent_connections(app_configs: Any = None, **kwargs: Any) -> list
     """Every socket's connect and every heartbeat round runs in
     ``database_sync_to_async``, which closes the connection after each call
     unless CONN_MAX_AGE keeps it: a connect storm then spends about a third
-    of its CPU opening connections (docs/benchmarks.md, connect storm)."""
+    of its CPU opening connections (the benchmarks' connect storm)."""
     closing = [alias for alias, database in settings.DATABASES.items() if not database.get("CONN_MAX_AGE", 0)]
     if not closing:
         return []
@@ -124,7 +266,7 @@ def check_persistent_connections(app_configs: Any = None, **kwargs: Any) -> list
         Warning(
             f"CONN_MAX_AGE is 0 for {', '.join(map(repr, closing))}: each WebSocket connect and "
             "heartbeat round opens a new database connection.",
-            hint="Keep connections open, e.g. dj_database_url.config(conn_max_age=60) (docs/deployment.md).",
+            hint=f"Keep connections open: set CONN_MAX_AGE = 60 in each DATABASES entry ({DEPLOYMENT_DOCS}).",
             id="notifications.W007",
         )
     ]

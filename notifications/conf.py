@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 SETTING = "DJANGO_NOTIFICATIONS_CONFIG"
+# Where the published docs live; check hints and errors link to its pages.
+DOCS_URL = "https://github.com/django-notifications-live/django-notifications-live/blob/main/docs/"
 
 DEFAULTS: dict[str, Any] = {
     # django-notifications' keys, same meaning and defaults, except
@@ -24,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     # This app's keys.
     "HEARTBEAT_SECONDS": 25,
     "SCHEDULE_SECONDS": 2,
+    # With a channel layer that cannot reach other processes (the in-memory
+    # one), how often each server process looks for notifications and
+    # announcements that other processes stored.
+    "WATCH_SECONDS": 1.0,
+    "WEBSOCKET_URL": "/ws/notifications/",
     "SYNC_PAGE_SIZE": 100,
     "SYNC_OVERLAP_SECONDS": 60,
     "MAX_FRAME_BYTES": 16 * 1024,
@@ -92,6 +99,24 @@ class NotificationsConf:
     @property
     def schedule_seconds(self) -> int:
         return self._positive_int("SCHEDULE_SECONDS")
+
+    @property
+    def watch_seconds(self) -> float:
+        value = self._get("WATCH_SECONDS")
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ImproperlyConfigured(
+                f"{SETTING}['WATCH_SECONDS'] must be a number of seconds above 0, not {value!r}."
+            )
+        return float(value)
+
+    @property
+    def websocket_url(self) -> str:
+        value = self._get("WEBSOCKET_URL")
+        if not isinstance(value, str) or not value.startswith(("/", "ws://", "wss://")):
+            raise ImproperlyConfigured(
+                f"{SETTING}['WEBSOCKET_URL'] must be a path starting with / (or a ws:// or wss:// URL), not {value!r}."
+            )
+        return value
 
     @property
     def sync_page_size(self) -> int:

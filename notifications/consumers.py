@@ -7,16 +7,20 @@ service and selector calls through ``database_sync_to_async``.
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from notifications import protocol, selectors, services
+from notifications import delivery, protocol, selectors, services
 from notifications.conf import conf
 from notifications.realtime.consumer import ErrorCode, FrameError, RealtimeConsumer
 from notifications.realtime.frames import encode
 from notifications.realtime.hub import Hub
+from notifications.realtime.publish import Event, apublish, process_local
 
 
 async def publish_due_announcements(hub: Hub) -> None:
@@ -61,6 +65,58 @@ async def push_created(hub: Hub, event: dict[str, Any]) -> None:
     )
 
 
+# An announcement claimed in one transaction can commit after a later one:
+# look this far behind the newest publication time already seen.
+WATCH_OVERLAP = timedelta(seconds=10)
+
+
+@dataclass
+class _Watch:
+    last_id: int | None = None
+    announced_at: datetime | None = None
+    announced: dict[int, datetime] = field(default_factory=dict)
+
+    def look(self) -> tuple[bool, list[Event]]:
+        """On the database thread: whether another process stored a newer
+        notification, and the events of announcements it published."""
+        if self.announced_at is None:
+            self.announced_at = timezone.now()
+            self.last_id = selectors.newest_activity(announced_after=self.announced_at)["last_id"] or 0
+            return False, []
+        activity = selectors.newest_activity(announced_after=self.announced_at - WATCH_OVERLAP)
+        last_id = activity["last_id"] or 0
+        newer = last_id > max(self.last_id or 0, delivery.PushedHere.last_id)
+        self.last_id = max(self.last_id or 0, last_id)
+        events = []
+        for announcement in activity["announcements"]:
+            self.announced_at = max(self.announced_at, announcement.published_at)
+            if announcement.pk in self.announced or announcement.pk in delivery.PushedHere.announcement_ids:
+                continue
+            self.announced[announcement.pk] = announcement.published_at
+            events.append(delivery.announcement_event(announcement))
+        horizon = self.announced_at - WATCH_OVERLAP
+        self.announced = {pk: at for pk, at in self.announced.items() if at > horizon}
+        return newer, events
+
+
+_watches: weakref.WeakKeyDictionary[Hub, _Watch] = weakref.WeakKeyDictionary()
+
+
+async def watch_other_processes(hub: Hub) -> None:
+    """On a channel layer that reaches only this process (the in-memory
+    one), a notify.send or an announcement from another process (a shell,
+    cron, a worker, ``manage.py announce``) reaches no socket here by push.
+    Every WATCH_SECONDS, look at the database: a newer notification runs the
+    heartbeat round at once (a client that lacks it syncs), and a newly
+    published announcement is sent to this process's sockets."""
+    watch = _watches.setdefault(hub, _Watch())
+    newer, events = await database_sync_to_async(watch.look)()
+    if newer:
+        await send_heartbeats(hub)
+    if events:
+        await apublish(events, layer=hub.layer)
+
+
 class NotificationConsumer(RealtimeConsumer):
     def settings(self) -> None:
         self.max_frame_bytes = conf.max_frame_bytes
@@ -83,6 +139,11 @@ class NotificationConsumer(RealtimeConsumer):
         self.hub.every("notifications.heartbeat", heartbeat, send_heartbeats)
         self.hub.every("notifications.schedule", conf.schedule_seconds, publish_due_announcements)
         self.hub.on(protocol.CREATED_EVENT, push_created)
+        if process_local(self.hub.layer) and self.hub not in _watches:
+            # The first look takes the marks; take them before the snapshot,
+            # so a row stored by another process after it is caught.
+            await watch_other_processes(self.hub)
+            self.hub.every("notifications.watch", conf.watch_seconds, watch_other_processes)
         snapshot = await database_sync_to_async(selectors.hello_snapshot)(user=self.user)
         self.audience = snapshot.pop("audience")
         await self.send_now(

@@ -6,7 +6,7 @@ write never reaches a socket, and a layer failure never fails the write.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 from django.db import transaction
@@ -37,7 +37,18 @@ def notifications_created(notifications: list[Any], *, using: str, alike: bool =
     transaction.on_commit(lambda: _push_created(notifications, alike), using=using, robust=True)
 
 
+class PushedHere:
+    """What this process pushed itself: a server process that watches for
+    other processes' writes (consumers.watch_other_processes, on a layer
+    that reaches only its own process) leaves these alone."""
+
+    last_id = 0
+    announcement_ids: deque[int] = deque(maxlen=1000)
+
+
 def _push_created(notifications: list[Any], alike: bool = False) -> None:
+    if notifications:
+        PushedHere.last_id = max(PushedHere.last_id, max(n.pk for n in notifications))
     shared = selectors.shared_payload(notifications) if alike and len(notifications) > MULTICAST_THRESHOLD else None
     if shared is not None:
         publish(_created_events(shared, notifications))
@@ -112,15 +123,25 @@ def _push_changed(kind: str, by_user: dict[int, list[int]], everything: bool) ->
     publish(events)
 
 
-def announcement_published(announcement: Any) -> None:
-    """After commit, one event for every server process; each sends it to its
-    own sockets whose audience matches (protocol.ANNOUNCEMENTS_GROUP)."""
+def announcement_event(announcement: Any) -> Event:
+    """One event for every server process; each sends it to its own sockets
+    whose audience matches (protocol.ANNOUNCEMENTS_GROUP)."""
     event = {
         "type": "notifications.announcement",
         "audience": selectors.audience_spec(announcement),
         "announcement": selectors.announcement_payload(announcement),
     }
-    transaction.on_commit(lambda: publish([(protocol.ANNOUNCEMENTS_GROUP, event)]), robust=True)
+    return (protocol.ANNOUNCEMENTS_GROUP, event)
+
+
+def announcement_published(announcement: Any) -> None:
+    event = announcement_event(announcement)
+
+    def push() -> None:
+        PushedHere.announcement_ids.append(announcement.pk)
+        publish([event])
+
+    transaction.on_commit(push, robust=True)
 
 
 def announcement_dismissed(*, user_id: int, announcement_id: int) -> None:

@@ -10,6 +10,8 @@ def ids(**kwargs):
 def test_the_demo_settings_pass(settings):
     settings.DEBUG = True  # the demo's default; pytest-django turns it off
     assert ids() == set()
+    # With --deploy, the daphne_compat parts the demo's asgi.py turned on are listed.
+    assert "notifications.I013" in ids(include_deployment_checks=True)
 
 
 def test_missing_channel_layers_is_only_a_warning(settings):
@@ -28,7 +30,55 @@ def test_an_unusable_backend_is_an_error(settings):
 def test_the_in_memory_layer_in_production_is_a_warning(settings):
     settings.DEBUG = False
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    assert "notifications.W003" in ids()
+    assert "notifications.W012" in ids()
+    settings.DEBUG = True
+    assert "notifications.W012" not in ids()
+
+
+def test_an_asgi_application_without_the_notifications_route_is_a_warning(settings):
+    settings.DEBUG = True
+    settings.ASGI_APPLICATION = "tests.asgi_apps.http_only"  # startproject's asgi.py
+    [message] = [m for m in checks.run_checks() if m.id == "notifications.W010"]
+    assert "/ws/notifications/" in message.msg and "https://" in message.hint
+    settings.ASGI_APPLICATION = "tests.asgi_apps.other_routes"
+    assert "notifications.W010" in ids()
+    del settings.ASGI_APPLICATION
+    assert "notifications.W010" in ids()
+
+
+def test_the_route_is_found_under_a_prefix_and_not_asked_for_without_a_layer(settings):
+    settings.DEBUG = True
+    settings.ASGI_APPLICATION = "tests.asgi_apps.prefixed"
+    assert "notifications.W010" not in ids()
+    settings.ASGI_APPLICATION = "tests.asgi_apps.http_only"
+    del settings.CHANNEL_LAYERS  # a site moving over that has not set up Channels yet
+    assert "notifications.W010" not in ids()
+
+
+def test_runserver_without_daphne_is_a_warning_in_debug(settings):
+    settings.DEBUG = True
+    apps = [app for app in settings.INSTALLED_APPS if app != "daphne"]
+    settings.INSTALLED_APPS = apps
+    assert "notifications.W011" in ids()
+    settings.INSTALLED_APPS = [*apps, "daphne"]  # after staticfiles: its runserver wins
+    assert "notifications.W011" in ids()
+    settings.INSTALLED_APPS = ["daphne", *apps]
+    assert "notifications.W011" not in ids()
+    settings.INSTALLED_APPS = apps
+    settings.DEBUG = False
+    assert "notifications.W011" not in ids()
+
+
+def test_every_hint_links_to_the_published_docs(settings):
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.ASGI_APPLICATION = "tests.asgi_apps.http_only"
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    messages = [m for m in checks.run_checks(include_deployment_checks=True) if m.id.startswith("notifications.")]
+    assert {m.id for m in messages} >= {"notifications.E005", "notifications.W010", "notifications.W012"}
+    for message in messages:
+        assert "https://github.com/django-notifications-live/" in message.hint, message
+        assert "docs/" not in message.hint.replace("/blob/main/docs/", ""), message
 
 
 def test_redis_py_8_without_a_socket_timeout_is_an_error(settings):

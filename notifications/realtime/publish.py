@@ -66,6 +66,13 @@ def _publish_failed(message: dict[str, Any], exc: Exception) -> None:
     logger.warning("could not publish %s to %s: %r", message.get("type"), message["group"], exc)
 
 
+def process_local(layer: Any) -> bool:
+    """Whether ``layer`` reaches only the sockets of this process."""
+    from channels.layers import InMemoryChannelLayer
+
+    return isinstance(layer, InMemoryChannelLayer)
+
+
 async def apublish(events: Iterable[Event], *, alias: str = "default", layer: Any = None) -> None:
     """Send each event to its group. Logs and swallows layer failures."""
     layer = layer or get_channel_layer(alias)

@@ -26,7 +26,13 @@ from notifications.selectors.notifications import (
     unread_of,
     with_related,
 )
-from notifications.selectors.sockets import badge_count, badge_counts, heartbeat_snapshots, hello_snapshot
+from notifications.selectors.sockets import (
+    badge_count,
+    badge_counts,
+    heartbeat_snapshots,
+    hello_snapshot,
+    newest_activity,
+)
 
 __all__ = [
     "API_EXCLUDED_FIELDS",
@@ -40,6 +46,7 @@ __all__ = [
     "heartbeat_snapshots",
     "hello_snapshot",
     "in_audience",
+    "newest_activity",
     "notification_list",
     "notification_payload",
     "notification_payloads",

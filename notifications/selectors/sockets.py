@@ -74,3 +74,16 @@ def heartbeat_snapshots(*, user_ids: Iterable[int]) -> dict[int, dict[str, Any]]
     newest = dict(queryset.order_by().values("recipient_id").annotate(m=Max("id")).values_list("recipient_id", "m"))
     counts = badge_counts(user_ids=user_ids)
     return {uid: {"last_id": newest.get(uid), "unread_count": counts[uid]} for uid in user_ids}
+
+
+def newest_activity(*, announced_after: Any = None) -> dict[str, Any]:
+    """What server processes on a process-local layer watch for: the newest
+    notification id of anyone, and the announcements published after
+    ``announced_after`` (all of them when it is None), oldest first."""
+    from notifications.models import Announcement
+
+    last_id = load_notification_model().objects.aggregate(last_id=Max("id"))["last_id"]
+    published = Announcement.objects.filter(published_at__isnull=False)
+    if announced_after is not None:
+        published = published.filter(published_at__gt=announced_after)
+    return {"last_id": last_id, "announcements": list(published.order_by("published_at", "id"))}

@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from notifications import selectors
+from notifications.conf import conf
 from notifications.registry import apply_queryset_filters
 
 register = template.Library()
@@ -70,7 +71,7 @@ def register_notify_callbacks(
     fetch: int = 5,
     nonce: str | None = None,
     mark_as_read: bool | str = False,
-    ws_url: str = "/ws/notifications/",
+    ws_url: str | None = None,
 ) -> str:
     """django-notifications' configuration block, with the same signature.
     ``notifications/notify.js`` reads it; it is driven by the socket and
@@ -97,7 +98,7 @@ def register_notify_callbacks(
         "refreshPeriod": int(refresh_period) * 1000,
         "markAsRead": str(mark_as_read).lower() == "true",
         "callbacks": callback_list,
-        "wsUrl": ws_url,
+        "wsUrl": conf.websocket_url if ws_url is None else ws_url,
     }
     # json.dumps output with <, > and & escaped cannot close the script tag,
     # and type="application/json" is never executed.
@@ -142,6 +143,7 @@ def notifications_bell(context: Any, fetch: int = 8) -> dict[str, Any]:
         "seen_ids": ",".join(map(str, selectors.recent_ids(user=user))),
         "fetch": fetch,
         "csrf_token": get_token(request) if request is not None else "",
+        "websocket_url": conf.websocket_url,
     }
 
 
