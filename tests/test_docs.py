@@ -49,14 +49,10 @@ def test_the_mark_as_read_form_in_migrating_md_posts(client, alice, bob):
 
 
 def test_the_production_settings_in_deployment_md_pass_the_checks(monkeypatch, settings):
-    import os
-
-    import dj_database_url
     from django.core import checks
 
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/1")
-    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    namespace = {"os": os, "dj_database_url": dj_database_url}
+    namespace: dict = {}
     exec(blocks("deployment.md", "python")[0], namespace)
     for name in ("DEBUG", "ALLOWED_HOSTS", "CHANNEL_LAYERS"):
         setattr(settings, name, namespace[name])
