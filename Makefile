@@ -36,9 +36,10 @@ test: $(VENV)/.test-deps
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python -m pytest -m "not browser and not packaging and not conformance" $(PYTEST_ARGS)
 
-## Python 3.11-3.13 x Django 5.2 and 6.1, and every dependency at its lowest supported version (noxfile.py).
+## Python 3.11-3.13 x Django 5.2 and 6.1, every dependency at its lowest supported version, and the
+## newest daphne, autobahn and Twisted under the daphne_compat tests (noxfile.py).
 test-matrix: $(VENV)/.test-deps
-	$(BIN)/nox -s tests oldest
+	$(BIN)/nox -s tests oldest newest_servers
 
 ## Benchmarks against the raw and tutorial baselines (needs Redis); docs/benchmarks.md has the latest output.
 bench: $(VENV)/.test-deps

@@ -72,3 +72,29 @@ OLDEST = [
 def oldest(session: nox.Session) -> None:
     session.install(*OLDEST, ".", *TEST_DEPENDENCIES)
     session.run("python", "-m", "pytest", "-q", "-m", "not browser and not packaging", *session.posargs)
+
+
+# The tests that run daphne, autobahn and Twisted's internals, which
+# daphne_compat's parts replace: its own, the handshake and slow-client
+# tests, the live pushes, and Autobahn's fuzzer.
+SERVER_TESTS = [
+    "tests/test_daphne_compat.py",
+    "tests/security/test_handshake.py",
+    "tests/reliability/test_slow_consumer.py",
+    "tests/test_live.py",
+    "tests/conformance",
+]
+
+
+@nox.session(python=interpreter("3.11"))
+def newest_servers(session: nox.Session) -> None:
+    """daphne_compat against the newest daphne, autobahn and Twisted on PyPI,
+    beside the pinned ones `make test` uses."""
+    session.install("-r", "requirements-test.txt")
+    session.install("--upgrade", "daphne", "autobahn", "twisted")
+    session.run(
+        "python",
+        "-c",
+        "import daphne, autobahn, twisted; print(daphne.__version__, autobahn.__version__, twisted.__version__)",
+    )
+    session.run("python", "-m", "pytest", "-q", *SERVER_TESTS, *session.posargs)
