@@ -1,0 +1,96 @@
+"""`make run`, as a developer first tries it: the real make target serving
+the demo (SQLite, the in-memory layer), a logged-in socket, and a
+`notify.send` from `manage.py shell`, another process, ringing it within 2 s."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.live import ROOT, free_port, wait_listening
+from tests.test_quickstart import Browser, rung
+
+pytestmark = [pytest.mark.packaging, pytest.mark.daphne]
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """The tracked files of this checkout, with its virtualenv, in a folder
+    of their own: `make run` writes db.sqlite3 where it runs."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            target = tmp_path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    return tmp_path
+
+
+async def test_a_notify_send_from_the_shell_rings_the_make_run_demo_within_2_s(checkout):
+    if shutil.which("make") is None:
+        pytest.fail("make is not installed")
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "PYTHONPATH", "TEST_RUN_ID"}
+    }
+    log = checkout / "make-run.log"
+    with log.open("w") as handle:
+        server = subprocess.Popen(
+            ["make", "run", f"PORT={port}"],
+            cwd=checkout,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        await asyncio.to_thread(wait_listening, port, server, log, 180)
+        browser = Browser(f"http://127.0.0.1:{port}")
+        await asyncio.to_thread(browser.log_in, "alice", "demo")
+
+        import websockets
+
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/notifications/",
+            additional_headers={"Cookie": browser.cookie_header(), "Origin": f"http://127.0.0.1:{port}"},
+            open_timeout=10,
+        ) as socket:
+            hello = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            assert hello["type"] == "hello"
+            sent = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    str(checkout / ".venv" / "bin" / "python"),
+                    "manage.py",
+                    "shell",
+                    "-c",
+                    "from django.contrib.auth.models import User; from notifications.signals import notify;"
+                    "alice = User.objects.get(username='alice');"
+                    "notify.send(User.objects.get(username='bob'), recipient=alice, verb='pinged from the shell')",
+                ],
+                cwd=checkout,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert sent.returncode == 0, sent.stderr
+            started = time.monotonic()
+            notification = await rung(socket, "pinged from the shell", timeout=2)
+            assert notification["actor"] == "bob", notification
+            print(f"rang {time.monotonic() - started:.2f} s after the shell exited")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=15)
+    assert "Traceback" not in log.read_text(), log.read_text()
