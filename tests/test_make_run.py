@@ -1,6 +1,7 @@
 """`make run`, as a developer first tries it: the real make target serving
 the demo (SQLite, the in-memory layer), a logged-in socket, and a
-`notify.send` from `manage.py shell`, another process, ringing it within 2 s."""
+`notify.send` from `manage.py shell` and an announcement from `manage.py
+announce`, other processes, each reaching it within 2 s."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def checkout(tmp_path):
     return tmp_path
 
 
-async def test_a_notify_send_from_the_shell_rings_the_make_run_demo_within_2_s(checkout):
+async def test_a_notify_send_and_an_announce_from_other_processes_reach_the_make_run_demo_within_2_s(checkout):
     if shutil.which("make") is None:
         pytest.fail("make is not installed")
     port = free_port()
@@ -90,6 +91,21 @@ async def test_a_notify_send_from_the_shell_rings_the_make_run_demo_within_2_s(c
             notification = await rung(socket, "pinged from the shell", timeout=2)
             assert notification["actor"] == "bob", notification
             print(f"rang {time.monotonic() - started:.2f} s after the shell exited")
+
+            announced = await asyncio.to_thread(
+                subprocess.run,
+                [str(checkout / ".venv" / "bin" / "python"), "manage.py", "announce", "Deploy at noon"],
+                cwd=checkout,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert announced.returncode == 0, announced.stderr
+            async with asyncio.timeout(2):
+                while (frame := json.loads(await socket.recv()))["type"] != "announcement":
+                    pass
+            assert frame["announcement"]["title"] == "Deploy at noon"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)
