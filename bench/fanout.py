@@ -67,6 +67,8 @@ def server_env() -> dict[str, str]:
         NOTIFICATIONS_LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )
+    if os.environ.get("BENCH_NO_REDIS"):
+        del env["REDIS_URL"]  # the in-memory layer (bench/crossprocess.py)
     return env
 
 
