@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from notifications import delivery, protocol, selectors, services
 from notifications.conf import conf
+from notifications.realtime import dbwatch
 from notifications.realtime.consumer import ErrorCode, FrameError, RealtimeConsumer
 from notifications.realtime.frames import encode
 from notifications.realtime.hub import Hub
@@ -117,6 +118,13 @@ async def watch_other_processes(hub: Hub) -> None:
         await apublish(events, layer=hub.layer)
 
 
+async def listen_for_other_processes(hub: Hub) -> None:
+    """On PostgreSQL, look as soon as another process commits a write that
+    woke the watchers (realtime.dbwatch), instead of at the next tick. Runs
+    while its LISTEN connection lives; the hub runs it again after a failure."""
+    await dbwatch.listen(lambda: watch_other_processes(hub))
+
+
 class NotificationConsumer(RealtimeConsumer):
     def settings(self) -> None:
         self.max_frame_bytes = conf.max_frame_bytes
@@ -144,6 +152,8 @@ class NotificationConsumer(RealtimeConsumer):
             # so a row stored by another process after it is caught.
             await watch_other_processes(self.hub)
             self.hub.every("notifications.watch", conf.watch_seconds, watch_other_processes)
+            if dbwatch.on_postgresql():
+                self.hub.every("notifications.listen", conf.watch_seconds, listen_for_other_processes, at_once=True)
         snapshot = await database_sync_to_async(selectors.hello_snapshot)(user=self.user)
         self.audience = snapshot.pop("audience")
         await self.send_now(

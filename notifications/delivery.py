@@ -9,11 +9,13 @@ import logging
 from collections import defaultdict, deque
 from typing import Any
 
-from django.db import transaction
+from channels.layers import get_channel_layer
+from django.db import DatabaseError, transaction
 
 from notifications import protocol, selectors
+from notifications.realtime import dbwatch
 from notifications.realtime.hub import MULTICAST_GROUP
-from notifications.realtime.publish import MULTICAST_THRESHOLD, Event, live_groups, publish
+from notifications.realtime.publish import MULTICAST_THRESHOLD, Event, live_groups, process_local, publish
 
 logger = logging.getLogger("notifications.delivery")
 
@@ -34,7 +36,19 @@ def _frame_event(user_id: int, frame: dict[str, Any]) -> Event:
 def notifications_created(notifications: list[Any], *, using: str, alike: bool = False) -> None:
     """After commit, push each new notification to its recipient. ``alike``:
     they differ only in id and recipient (selectors.notification_payloads)."""
+    _wake_other_processes(using)
     transaction.on_commit(lambda: _push_created(notifications, alike), using=using, robust=True)
+
+
+def _wake_other_processes(using: str) -> None:
+    """On a layer that reaches only this process, the server processes find
+    this write with their database watch; on PostgreSQL, wake them at commit."""
+    if process_local(get_channel_layer()):
+        try:
+            dbwatch.wake_watchers(using=using)
+        except DatabaseError:
+            # Only a speed-up: the watch's next tick finds the row anyway.
+            logger.warning("could not wake the server processes' database watch", exc_info=True)
 
 
 class PushedHere:
@@ -136,6 +150,7 @@ def announcement_event(announcement: Any) -> Event:
 
 def announcement_published(announcement: Any) -> None:
     event = announcement_event(announcement)
+    _wake_other_processes("default")
 
     def push() -> None:
         PushedHere.announcement_ids.append(announcement.pk)

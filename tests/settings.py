@@ -33,6 +33,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DJANGO_NOTIFICATIONS_CONFIG = {
     "HEARTBEAT_SECONDS": int(os.environ.get("NOTIFICATIONS_HEARTBEAT_SECONDS", "25")),
     "SCHEDULE_SECONDS": int(os.environ.get("NOTIFICATIONS_SCHEDULE_SECONDS", "2")),
+    "WATCH_SECONDS": float(os.environ.get("NOTIFICATIONS_WATCH_SECONDS", "1")),
     "MAX_SOCKETS_PER_USER": int(os.environ.get("NOTIFICATIONS_MAX_SOCKETS_PER_USER", "20")),
 }
 

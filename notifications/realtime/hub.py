@@ -186,14 +186,18 @@ class Hub:
 
     # Periodic work ------------------------------------------------------------
 
-    def every(self, key: str, seconds: float, ticker: Ticker) -> None:
-        """Run ``ticker(hub)`` every ``seconds`` while the hub lives (once per key)."""
+    def every(self, key: str, seconds: float, ticker: Ticker, *, at_once: bool = False) -> None:
+        """Run ``ticker(hub)`` every ``seconds`` while the hub lives (once per
+        key), the first time at once or after ``seconds``. A ticker that runs
+        until it fails (a listener) is thus restarted ``seconds`` later."""
         if key in self._tickers:
             return
 
         async def run() -> None:
+            wait = 0.0 if at_once else seconds
             while True:
-                await asyncio.sleep(seconds)
+                await asyncio.sleep(wait)
+                wait = seconds
                 try:
                     await ticker(self)
                 except Exception:

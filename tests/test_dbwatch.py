@@ -1,0 +1,73 @@
+"""Without Redis, server processes find what other processes stored through
+the database: every WATCH_SECONDS, and on PostgreSQL at once through
+LISTEN/NOTIFY, both against real daphne."""
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+from channels.db import database_sync_to_async as sync_to_async
+
+from tests import factories
+from tests.live import ROOT
+
+pytestmark = pytest.mark.daphne
+
+SEND = (
+    "from django.contrib.auth import get_user_model; from notifications.signals import notify;"
+    "alice = get_user_model().objects.get(username='alice'); notify.send(alice, recipient=alice, verb='{verb}')"
+)
+
+
+def send_from_another_process(server, verb: str) -> None:
+    """`manage.py shell` with the server's environment: the same database and
+    the in-memory layer, so the write reaches no socket by push."""
+    env = {k: v for k, v in server.env.items() if k != "REDIS_URL"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", SEND.format(verb=verb)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+async def received(socket, verb: str, timeout: float) -> dict:
+    """As the page's client: sync after a heartbeat that shows a newer id."""
+    async with asyncio.timeout(timeout):
+        last_id = 0
+        while True:
+            frame = await socket.frame(skip=())
+            if frame["type"] == "hello":
+                last_id = frame["last_id"] or 0
+            elif frame["type"] == "heartbeat" and (frame["last_id"] or 0) > last_id:
+                await socket.send({"type": "sync", "after": last_id})
+            elif frame["type"] == "sync":
+                for item in frame["notifications"]:
+                    if item["verb"] == verb:
+                        return item
+
+
+async def test_a_send_from_another_process_reaches_the_socket_within_the_watch_interval(daphne, ws_client):
+    server = await asyncio.to_thread(daphne)  # the in-memory layer
+    alice = await sync_to_async(factories.user)("alice")
+    socket = await ws_client(server, alice)
+    await asyncio.to_thread(send_from_another_process, server, "from the shell")
+    item = await received(socket, "from the shell", timeout=5)
+    assert item["actor"] == "alice"
+    await socket.close()
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_the_commit_wakes_the_watch_at_once(daphne, ws_client):
+    """The watch ticks every 60 s here: only LISTEN/NOTIFY brings it sooner."""
+    server = await asyncio.to_thread(daphne, NOTIFICATIONS_WATCH_SECONDS="60")
+    alice = await sync_to_async(factories.user)("alice")
+    socket = await ws_client(server, alice)
+    await asyncio.to_thread(send_from_another_process, server, "woken")
+    item = await received(socket, "woken", timeout=10)
+    assert item["actor"] == "alice"
+    await socket.close()
