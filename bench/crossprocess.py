@@ -5,16 +5,19 @@ the heartbeat that follows, against Redis, where it is pushed.
 
     python bench/crossprocess.py --users 20 --rate 5 --seconds 10
 
-One daphne process on SQLite; this process sends and holds the sockets. Each
+One daphne process on SQLite, or on PostgreSQL with
+BENCH_DATABASE_URL=postgresql://.../bench, where the commit also wakes the
+watch through LISTEN/NOTIFY; this process sends and holds the sockets. Each
 socket behaves as the page's client does: it takes a `notification`, and
 answers a heartbeat that shows an id it lacks with a `sync`. Latency runs from
-the commit to the receipt. Writes bench/results/crossprocess.json.
+the commit to the receipt. Writes bench/results/crossprocess-<database>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -22,7 +25,7 @@ import sys
 import threading
 import time
 
-from fanout import REDIS_URL, RESULTS, daphnes, prepare_database, ratio, summarize
+from fanout import DATABASE_URL, REDIS_URL, RESULTS, daphnes, prepare_database, ratio, summarize
 
 
 async def hold(url: str, cookies: list[str], origin: str, received: dict[int, float], ready: threading.Event, stop):
@@ -59,6 +62,7 @@ async def hold(url: str, cookies: list[str], origin: str, received: dict[int, fl
 def run(variant: str, cookies: list[str], args: argparse.Namespace) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import transaction
+    from django.test import override_settings
 
     from notifications.signals import notify
 
@@ -82,14 +86,17 @@ def run(variant: str, cookies: list[str], args: argparse.Namespace) -> dict:
             raise RuntimeError("the sockets did not all get hello")
         committed: dict[int, float] = {}
         picks = random.Random(1).choices(users, k=int(args.rate * args.seconds))
-        start = time.monotonic()
-        for n, user in enumerate(picks):
-            time.sleep(max(0.0, start + n / args.rate - time.monotonic()))
-            at: dict[str, float] = {}
-            with transaction.atomic():
-                transaction.on_commit(lambda at=at: at.setdefault("t", time.time()))
-                [(_, [created])] = notify.send(users[0], recipient=user, verb="bench")
-            committed[created.id] = at["t"]
+        # The sender is a process of a site without Redis too.
+        layers = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}} if variant == "in-memory" else None
+        with override_settings(CHANNEL_LAYERS=layers) if layers else contextlib.nullcontext():
+            start = time.monotonic()
+            for n, user in enumerate(picks):
+                time.sleep(max(0.0, start + n / args.rate - time.monotonic()))
+                at: dict[str, float] = {}
+                with transaction.atomic():
+                    transaction.on_commit(lambda at=at: at.setdefault("t", time.time()))
+                    [(_, [created])] = notify.send(users[0], recipient=user, verb="bench")
+                committed[created.id] = at["t"]
         deadline = time.monotonic() + 30
         while set(committed) - set(received) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -112,21 +119,22 @@ def main() -> None:
 
     redis.Redis.from_url(REDIS_URL).flushdb()
     cookies = prepare_database(args.users)
-    row = {"users": args.users, "rate": args.rate, "seconds": args.seconds}
+    database = DATABASE_URL.partition(":")[0]
+    row = {"database": database, "users": args.users, "rate": args.rate, "seconds": args.seconds}
     for variant in ("redis", "in-memory"):
         row[variant] = run(variant, cookies, args)
     print(json.dumps(row), flush=True)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "crossprocess.json").write_text(json.dumps(row, indent=2))
+    (RESULTS / f"crossprocess-{database}.json").write_text(json.dumps(row, indent=2))
     lines = [
-        "| layer | users | rate/s | p50 ms | p99 ms | max ms | sent | lost | p50 vs Redis |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| database | layer | users | rate/s | p50 ms | p99 ms | max ms | sent | lost | p50 vs Redis |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for variant in ("redis", "in-memory"):
         r = row[variant]
         lines.append(
-            f"| {variant} | {args.users} | {args.rate:g} | {r['p50']} | {r['p99']} | {r['max']} | {r['sent']} "
-            f"| {r['missing']} | {ratio(r['p50'], row['redis']['p50'])} |"
+            f"| {database} | {variant} | {args.users} | {args.rate:g} | {r['p50']} | {r['p99']} | {r['max']} "
+            f"| {r['sent']} | {r['missing']} | {ratio(r['p50'], row['redis']['p50'])} |"
         )
     print("\n" + "\n".join(lines))
     if any(row[variant]["missing"] for variant in ("redis", "in-memory")):

@@ -31,6 +31,9 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
 DATABASE = ROOT / "bench" / ".bench.sqlite3"
+# BENCH_DATABASE_URL=postgresql://... runs the servers on PostgreSQL instead;
+# the database is created if missing and emptied first (bench/crossprocess.py).
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{DATABASE}"
 SOCKETS_PER_CLIENT = 1000
 
 
@@ -58,7 +61,7 @@ def server_env() -> dict[str, str]:
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY="bench-only-secret-key-bench-only-secret-key",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DATABASE_URL=f"sqlite:///{DATABASE}",
+        DATABASE_URL=DATABASE_URL,
         # As docs/deployment.md says to run it: with 0, every connect and
         # heartbeat round opens a database connection (a third of a storm's
         # CPU). BENCH_CONN_MAX_AGE=0 measures without, for comparison.
@@ -182,6 +185,15 @@ def raw_servers(count: int, script: str, *args: str) -> AbstractContextManager[l
     return serving(count, lambda port: start_raw(script, port, *args))
 
 
+def create_postgres_database(url: str) -> None:
+    import psycopg
+
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            admin.execute(f'CREATE DATABASE "{name}"')
+
+
 def prepare_database(users: int) -> list[str]:
     """A fresh database with `users` users, each with a stored session.
     Returns their session cookies."""
@@ -189,8 +201,13 @@ def prepare_database(users: int) -> list[str]:
         from django.db import connections
 
         connections.close_all()  # the next file must not be written through the old one
-    DATABASE.unlink(missing_ok=True)
+    if DATABASE_URL.startswith("postgresql"):
+        create_postgres_database(DATABASE_URL)
+    else:
+        DATABASE.unlink(missing_ok=True)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=server_env(), check=True)
+    if DATABASE_URL.startswith("postgresql"):
+        subprocess.run([sys.executable, "manage.py", "flush", "--noinput"], cwd=ROOT, env=server_env(), check=True)
     os.environ.update(server_env())
     import django
 
