@@ -7,12 +7,14 @@ service and selector calls through ``database_sync_to_async``.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.db import DatabaseError
 from django.utils import timezone
 
 from notifications import delivery, protocol, selectors, services
@@ -66,6 +68,10 @@ async def push_created(hub: Hub, event: dict[str, Any]) -> None:
     )
 
 
+logger = logging.getLogger("notifications.realtime")
+
+# How long after its LISTEN connection failed the database watch listens again.
+LISTEN_RETRY_SECONDS = 5.0
 # An announcement claimed in one transaction can commit after a later one:
 # look this far behind the newest publication time already seen.
 WATCH_OVERLAP = timedelta(seconds=10)
@@ -122,7 +128,13 @@ async def listen_for_other_processes(hub: Hub) -> None:
     """On PostgreSQL, look as soon as another process commits a write that
     woke the watchers (realtime.dbwatch), instead of at the next tick. Runs
     while its LISTEN connection lives; the hub runs it again after a failure."""
-    await dbwatch.listen(lambda: watch_other_processes(hub))
+    try:
+        await dbwatch.listen(lambda: watch_other_processes(hub))
+    except DatabaseError as exc:
+        # The watch's ticks go on meanwhile; the hub listens again later.
+        logger.warning(
+            "the database watch's LISTEN connection failed (%s); retrying in %s s", exc, LISTEN_RETRY_SECONDS
+        )
 
 
 class NotificationConsumer(RealtimeConsumer):
@@ -153,7 +165,7 @@ class NotificationConsumer(RealtimeConsumer):
             await watch_other_processes(self.hub)
             self.hub.every("notifications.watch", conf.watch_seconds, watch_other_processes)
             if dbwatch.on_postgresql():
-                self.hub.every("notifications.listen", conf.watch_seconds, listen_for_other_processes, at_once=True)
+                self.hub.every("notifications.listen", LISTEN_RETRY_SECONDS, listen_for_other_processes, at_once=True)
         snapshot = await database_sync_to_async(selectors.hello_snapshot)(user=self.user)
         self.audience = snapshot.pop("audience")
         await self.send_now(

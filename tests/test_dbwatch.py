@@ -71,3 +71,16 @@ async def test_on_postgresql_the_commit_wakes_the_watch_at_once(daphne, ws_clien
     item = await received(socket, "woken", timeout=10)
     assert item["actor"] == "alice"
     await socket.close()
+
+
+async def test_a_listen_connection_that_cannot_connect_is_a_database_error_for_the_hub_to_retry(monkeypatch):
+    from django.db import DatabaseError
+
+    from notifications.realtime import dbwatch
+
+    async def look() -> None:
+        raise AssertionError("nothing committed")
+
+    monkeypatch.setattr(dbwatch, "_conninfo", lambda using: "host=127.0.0.1 port=1 dbname=none connect_timeout=2")
+    with pytest.raises(DatabaseError):
+        await dbwatch.listen(look)

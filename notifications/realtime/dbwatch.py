@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from django.db import connections
+from django.db import DatabaseError, connections
 
 logger = logging.getLogger("notifications.realtime")
 
@@ -45,10 +45,10 @@ def _conninfo(using: str) -> str:
 async def listen(on_wake: Callable[[], Awaitable[None]], *, using: str = "default") -> None:
     """Call ``on_wake()`` after each commit that woke the watchers, while the
     LISTEN connection lives; several wake-ups while a call runs make one more
-    call. Raises when the connection fails, for the caller to retry."""
+    call. Raises DatabaseError when the connection fails, for the caller to
+    retry."""
     import psycopg
 
-    connection = await psycopg.AsyncConnection.connect(_conninfo(using), autocommit=True)
     wake = asyncio.Event()
 
     async def look() -> None:
@@ -62,9 +62,11 @@ async def listen(on_wake: Callable[[], Awaitable[None]], *, using: str = "defaul
 
     looking = asyncio.create_task(look(), name="dbwatch-look")
     try:
-        async with connection:
+        async with await psycopg.AsyncConnection.connect(_conninfo(using), autocommit=True) as connection:
             await connection.execute(f"LISTEN {CHANNEL}")
             async for _ in connection.notifies():
                 wake.set()
+    except psycopg.Error as exc:
+        raise DatabaseError(str(exc)) from exc
     finally:
         looking.cancel()
