@@ -208,9 +208,15 @@ def http_login(server: Daphne, username: str) -> tuple[Any, dict[str, str]]:
 
 
 async def eventually(condition: Any, timeout: float, what: str = "the condition", interval: float = 0.05) -> None:
-    """Wait until ``condition()`` is true, or fail after ``timeout`` seconds."""
+    """Wait until ``condition()`` is true (or, for a coroutine function, its
+    awaited result), or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    while not condition():
+
+    async def holds() -> bool:
+        result = condition()
+        return bool(await result) if asyncio.iscoroutine(result) else bool(result)
+
+    while not await holds():
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not hold within {timeout} s")
         await asyncio.sleep(interval)
