@@ -542,7 +542,8 @@ def render() -> str:
         "its baselines in the same run on the same machine, and the figures that count are the ratios "
         "against them: on a shared machine the absolute times move from one hour to the next. "
         "`make bench` runs them all and writes this page; `make bench-quick` is a short smoke run that "
-        "fails if a frame is lost (CI runs it). The raw results are in `bench/results/`.",
+        "fails if a frame is lost (CI runs it). The raw results are in `bench/results/`; a new scenario only "
+        "writes its JSON there (the format is in `bench/report.py`).",
         "",
         "## The machine",
         "",

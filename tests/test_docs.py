@@ -111,7 +111,7 @@ def test_no_tracked_file_speaks_of_how_it_was_built():
     assert offending == {}
 
 
-def test_the_benchmarks_page_is_the_report_the_stored_results_make():
+def bench_report():
     import importlib.util
     import sys
 
@@ -120,9 +120,41 @@ def test_the_benchmarks_page_is_the_report_the_stored_results_make():
     sys.modules[spec.name] = report  # its dataclasses look their module up
     try:
         spec.loader.exec_module(report)
-        made = report.render()
     finally:
         del sys.modules[spec.name]
+    return report
+
+
+def test_the_benchmarks_page_is_the_report_the_stored_results_make():
     page = (ROOT / "docs" / "benchmarks.md").read_text()
-    assert page == made, "run: python bench/report.py --render"
+    assert page == bench_report().render(), "run: python bench/report.py --render"
     assert len(page.splitlines()) < 400
+
+
+def test_a_new_benchmark_needs_only_its_json_and_hand_written_text_is_kept(tmp_path, monkeypatch):
+    import json
+
+    report = bench_report()
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    monkeypatch.setattr(report, "MACHINE", tmp_path / "machine.json")
+    monkeypatch.setattr(report, "REPORT", tmp_path / "benchmarks.md")
+    (tmp_path / "grouping.json").write_text(
+        json.dumps(
+            {
+                "title": "Grouping",
+                "command": "python bench/grouping.py",
+                "table": {"columns": ["groups", "p99 ms", "vs raw"], "rows": [[100, 4.2, "1.10x"]]},
+                "targets": [{"target": "p99 at most 2x raw", "result": "1.10x", "met": True}],
+            }
+        )
+    )
+    (tmp_path / "plain.json").write_text(json.dumps({"sockets": 10, "p99": {"ms": [1, 2]}}))
+    page = report.render()
+    assert "## Grouping\n\n```sh\npython bench/grouping.py\n```\n\n| groups | p99 ms | vs raw |" in page
+    assert "| Grouping | p99 at most 2x raw | 1.10x | met |" in page
+    assert "| sockets | p99.ms |\n|---|---|\n| 10 | 1 / 2 |" in page
+
+    report.REPORT.write_text(page + "\n## Many processes\n\nWritten by hand.\n")
+    again = report.render()
+    assert again.endswith(report.KEPT + "\n\n## Many processes\n\nWritten by hand.\n")
+    assert again.count("## Grouping") == 1
