@@ -56,11 +56,11 @@ bench: $(VENV)/.test-deps
 
 ## A few seconds per scenario at 1,000 users; fails if a frame was lost. CI runs it as a smoke test.
 bench-quick: $(VENV)/.test-deps
-	$(BIN)/python bench/fanout.py --users 1000 --processes 1 --rounds 2
-	$(BIN)/python bench/chat.py --members 200 --senders 50 --rate 10 --seconds 5 --processes 2
-	$(BIN)/python bench/personal.py --users 1000 --processes 2 --rate 100 --seconds 3
-	$(BIN)/python bench/bulk.py --users 2000 --connected 500 --processes 2 --rounds 1
-	$(BIN)/python bench/idle.py --users 1000 --processes 2 --seconds 10 --poll-seconds 5
+	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/fanout.py --users 1000 --processes 1 --rounds 2
+	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/chat.py --members 200 --senders 50 --rate 10 --seconds 5 --processes 2
+	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/personal.py --users 1000 --processes 2 --rate 100 --seconds 3
+	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/bulk.py --users 2000 --connected 500 --processes 2 --rounds 1
+	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/idle.py --users 1000 --processes 2 --seconds 10 --poll-seconds 5
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff format --check .
