@@ -28,8 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "results"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
+# Where each scenario writes its JSON; make bench-quick keeps its own apart.
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results")
+# Emptied first: point it (or REDIS_URL) at a database of its own.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/2"
 DATABASE = ROOT / "bench" / ".bench.sqlite3"
 # BENCH_DATABASE_URL=postgresql://... runs the servers on PostgreSQL instead;
 # the database is created if missing and emptied first (bench/crossprocess.py).

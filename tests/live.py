@@ -209,6 +209,30 @@ def http_login(server: Daphne, username: str) -> tuple[Any, dict[str, str]]:
     return opener, cookies
 
 
+async def eventually(condition: Any, timeout: float, what: str = "the condition", interval: float = 0.05) -> None:
+    """Wait until ``condition()`` is true (or, for a coroutine function, its
+    awaited result), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+
+    async def holds() -> bool:
+        result = condition()
+        return bool(await result) if asyncio.iscoroutine(result) else bool(result)
+
+    while not await holds():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+def eventually_sync(condition: Any, timeout: float, what: str = "the condition", interval: float = 0.05) -> None:
+    """``eventually`` for a test without an event loop."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout} s")
+        time.sleep(interval)
+
+
 def rss_bytes(pid: int) -> int:
     """A process's resident memory, from /proc (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

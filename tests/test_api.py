@@ -128,8 +128,8 @@ def test_the_push_of_a_group_send_builds_each_rows_own_item(bob, monkeypatch):
 
 def test_a_distinct_queryset_ordered_by_another_field_is_stored_row_by_row(bob):
     """Its SELECT needs the ordering column beside the pk, which the
-    one-statement insert cannot read (it failed with a column-count error
-    before it fell back to the per-row path)."""
+    one-statement insert cannot read (it would fail with a column-count
+    error), so it takes the per-row path."""
     users = [factories.user(name) for name in ("cy", "al", "bo")]
     one, two = factories.group("one", *users), factories.group("two", *users[:2])
     recipients = get_user_model().objects.filter(groups__in=[one, two]).distinct().order_by("username")

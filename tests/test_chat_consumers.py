@@ -1,8 +1,6 @@
 """The chat sockets through channels.testing: join, history, order, typing,
 the rate limit, and the private-room refusal."""
 
-import asyncio
-
 import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
@@ -11,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 from chat import routing
 from chat.models import Message
 from tests import factories
+from tests.live import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("hub_shutdown")]
 
@@ -161,11 +160,13 @@ async def test_read_moves_the_position(people, general):
     await b.send_json_to({"type": "message", "body": "one", "client_id": "1"})
     message = (await frame(a, "message"))["message"]
     await a.send_json_to({"type": "read", "last_id": message["id"]})
-    await asyncio.sleep(0.2)
     from chat.selectors import room_list
 
-    [listed] = await database_sync_to_async(room_list)(user=alice)
-    assert listed["unread_count"] == 0
+    async def read_all() -> bool:
+        [listed] = await database_sync_to_async(room_list)(user=alice)
+        return listed["unread_count"] == 0
+
+    await eventually(read_all, timeout=5, what="alice's room read")
     await a.disconnect()
     await b.disconnect()
 

@@ -59,3 +59,98 @@ def test_the_production_settings_in_deployment_md_pass_the_checks(monkeypatch, s
     assert namespace["DATABASES"]["default"]["CONN_MAX_AGE"] == 60
     found = {m.id for m in checks.run_checks() if m.id.startswith("notifications.")}
     assert found == set()
+
+
+# The repository speaks of the product, not of how it was built. Upstream
+# projects' trackers may be named: "channels-redis issue #422" is a reference.
+BUILD_HISTORY = re.compile(
+    r"\b(?:sessions? \d+|issues? #?\d+|(?:this|the previous|the next) (?:session|issue)\b"
+    r"|(?:today|yesterday)'s code|the session's (?:code|machine|changes))",
+    re.IGNORECASE,
+)
+UPSTREAM = re.compile(
+    r"(?:daphne|channels-redis|channels|autobahn-python|autobahn|django|twisted|cpython|redis-py|uvicorn"
+    r"|websockets|asgiref|playwright|pytest)[ -]*$",
+    re.IGNORECASE,
+)
+
+
+def build_history(text: str) -> list[str]:
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for match in BUILD_HISTORY.finditer(line):
+            if not UPSTREAM.search(line[: match.start()]):
+                found.append(f"{number}: {line.strip()[:120]}")
+    return found
+
+
+def test_the_history_check_tells_build_history_from_upstream_references():
+    # Spelled in pieces so that this file does not match itself.
+    for text in ("Fixed in sess" + "ion 9.", "As iss" + "ue 7 asks.", "Since this sess" + "ion", "Tod" + "ay's code"):
+        assert build_history(text) == [f"1: {text}"]
+    assert not build_history("channels-redis issue #422 and daphne #374 explain it.")
+    assert not build_history("A session ended (logout); that session's sockets close.")
+
+
+def test_no_tracked_file_speaks_of_how_it_was_built():
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
+    offending = {}
+    for name in filter(None, files.stdout.split("\0")):
+        path = ROOT / name
+        if not path.is_file():
+            continue
+        found = build_history(path.read_text(errors="ignore"))
+        if found:
+            offending[name] = found
+    assert offending == {}
+
+
+def bench_report():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = report  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(report)
+    finally:
+        del sys.modules[spec.name]
+    return report
+
+
+def test_the_benchmarks_page_is_the_report_the_stored_results_make():
+    page = (ROOT / "docs" / "benchmarks.md").read_text()
+    assert page == bench_report().render(), "run: python bench/report.py --render"
+    assert len(page.splitlines()) < 400
+
+
+def test_a_new_benchmark_needs_only_its_json_and_hand_written_text_is_kept(tmp_path, monkeypatch):
+    import json
+
+    report = bench_report()
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    monkeypatch.setattr(report, "MACHINE", tmp_path / "machine.json")
+    monkeypatch.setattr(report, "REPORT", tmp_path / "benchmarks.md")
+    (tmp_path / "grouping.json").write_text(
+        json.dumps(
+            {
+                "title": "Grouping",
+                "command": "python bench/grouping.py",
+                "table": {"columns": ["groups", "p99 ms", "vs raw"], "rows": [[100, 4.2, "1.10x"]]},
+                "targets": [{"target": "p99 at most 2x raw", "result": "1.10x", "met": True}],
+            }
+        )
+    )
+    (tmp_path / "plain.json").write_text(json.dumps({"sockets": 10, "p99": {"ms": [1, 2]}}))
+    page = report.render()
+    assert "## Grouping\n\n```sh\npython bench/grouping.py\n```\n\n| groups | p99 ms | vs raw |" in page
+    assert "| Grouping | p99 at most 2x raw | 1.10x | met |" in page
+    assert "| sockets | p99.ms |\n|---|---|\n| 10 | 1 / 2 |" in page
+
+    report.REPORT.write_text(page + "\n## Many processes\n\nWritten by hand.\n")
+    again = report.render()
+    assert again.endswith(report.KEPT + "\n\n## Many processes\n\nWritten by hand.\n")
+    assert again.count("## Grouping") == 1

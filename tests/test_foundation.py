@@ -156,16 +156,21 @@ def test_pages_need_login_and_logout_is_a_post(client):
 
 @pytest.mark.daphne
 @pytest.mark.redis
-async def test_an_idle_socket_outlives_the_redis_py_8_timeout(daphne, ws_client, clean_redis):
+async def test_an_idle_socket_outlives_the_redis_py_8_timeout(daphne, ws_client, redis_layer):
     """redis-py 8's default socket_timeout of 5 s kills channels-redis's
-    blocking receive; the layer config must keep an idle socket alive."""
+    blocking receive; the layer config must keep an idle socket alive: a push
+    through Redis still reaches it after the server's Redis reads sat idle."""
+    from notifications.signals import notify
+
     alice = await sync_to_async(factories.user)("alice")
-    server = await asyncio.to_thread(daphne, redis_url=clean_redis)
+    bob = await sync_to_async(factories.user)("bob")
+    server = await asyncio.to_thread(daphne, redis_url=redis_layer)
     socket = await ws_client(server, alice)
     assert (await socket.frame("hello"))["user"] == alice.pk
-    await asyncio.sleep(7)
-    await socket.send({"type": "ping"})
-    assert await socket.frame("pong", timeout=3) == {"type": "pong"}
+    await asyncio.sleep(7)  # idle past redis-py's 5 s socket timeout: the scenario itself
+    [(_, [created])] = await sync_to_async(notify.send)(bob, recipient=alice, verb="pinged")
+    pushed = await socket.frame("notification", timeout=5)
+    assert pushed["notification"]["id"] == created.id
     await socket.close()
     assert "TimeoutError" not in server.log_text()
 

@@ -15,6 +15,7 @@ class Follower:
     def __init__(self, socket: Any):
         self.socket = socket
         self.seen: list[int] = []  # every id received, duplicates included
+        self.pushed: list[int] = []  # ids of live pushes, in order of arrival
         self.ids: set[int] = set()
         self.cursor: int | None = None
         self.frames: dict[str, int] = {}
@@ -50,6 +51,7 @@ class Follower:
                     # reveals a dropped push in between.
                     item = frame["notification"]
                     fresh = item["id"] not in self.ids
+                    self.pushed.append(item["id"])
                     self.add(item["id"])
                     expected = None if self.unread_count is None else self.unread_count + int(item["unread"])
                     if fresh and expected is not None and frame["unread_count"] > expected:
@@ -81,6 +83,10 @@ class Follower:
     async def sync(self, after: int | None) -> None:
         self.last_sync = after
         await self.socket.send({"type": "sync", "after": after})
+
+    def shown(self) -> list[int]:
+        """The ids as client.js lists them: each once, in order of first arrival."""
+        return list(dict.fromkeys(self.seen))
 
     async def until(self, expected: set[int], timeout: float) -> None:
         async with asyncio.timeout(timeout):

@@ -17,7 +17,7 @@ from notifications.models import Notification
 from notifications.signals import notify
 from tests import factories
 from tests.conftest import browser_login, need
-from tests.live import free_port, wait_listening
+from tests.live import eventually_sync, free_port, wait_listening
 
 pytestmark = [pytest.mark.browser, pytest.mark.daphne, pytest.mark.redis]
 
@@ -88,21 +88,29 @@ def test_a_killed_daphne_loses_nothing_and_its_clients_spread_their_reconnects(d
 
         # Steady load: a notification to every user every 100 ms, from this process.
         stop = threading.Event()
+        sent = [0]
 
         def load():
             try:
                 while not stop.is_set():
                     notify.send(actor, recipient=users, verb="load")
+                    sent[0] += 1
                     time.sleep(0.1)
             finally:
                 connections.close_all()
 
+        def reconnected():
+            return all(any(at > killed_at for at in page.evaluate("window.connects")) for page in pages)
+
         loader = threading.Thread(target=load)
         loader.start()
-        time.sleep(1)
+        eventually_sync(lambda: all(page.evaluate("window.seen.length") for page in pages), 10, "a push on each page")
         killed_at = time.time() * 1000
         first.stop(signal.SIGKILL)
-        time.sleep(6)
+        # The load goes on while every page reconnects, and for ten rounds more.
+        eventually_sync(reconnected, 10, "every page reconnected", interval=0.2)
+        after = sent[0]
+        eventually_sync(lambda: sent[0] >= after + 10, 10, "ten rounds after the reconnects")
         stop.set()
         loader.join()
 
@@ -111,7 +119,7 @@ def test_a_killed_daphne_loses_nothing_and_its_clients_spread_their_reconnects(d
             for user in users
         }
         rounds = {len(ids) for ids in expected.values()}
-        assert min(rounds) > 20, rounds
+        assert min(rounds) >= 11, rounds
         deadline = time.monotonic() + 10
         for page, user in zip(pages, users, strict=True):
             while set(page.evaluate("window.seen")) != expected[user.username]:
@@ -130,8 +138,7 @@ def test_a_killed_daphne_loses_nothing_and_its_clients_spread_their_reconnects(d
 
         # The killed process's chat presence entries expire: one entry per
         # open room page is left, and everyone is online through the survivor.
-        time.sleep(3.5)
-        assert Presence.objects.count() == PAGES
+        eventually_sync(lambda: Presence.objects.count() == PAGES, 10, "the killed process's presence expired")
 
         online = {u["username"] for u in online_users(room=Room.objects.get(slug="general"))}
         assert online == {user.username for user in users}

@@ -15,7 +15,7 @@ from notifications.models import Notification
 from notifications.signals import notify
 from tests import factories
 from tests.conftest import session_cookie
-from tests.live import connect, rss_bytes
+from tests.live import connect, eventually
 from tests.reliability.follower import Follower
 
 pytestmark = [pytest.mark.daphne, pytest.mark.redis]
@@ -47,9 +47,9 @@ async def test_a_client_that_stops_reading_is_cut_off_and_recovers_by_sync(daphn
         daphne, redis_url=redis_layer, TEST_SEND_BACKLOG_BYTES=str(BACKLOG), NOTIFICATIONS_HEARTBEAT_SECONDS="300"
     )
     stalled = await stalled_socket(server, slow_cookie)
+    assert json.loads(await stalled.recv())["type"] == "hello"  # then it stops reading
     bystander = Follower(await connect(server, cookie=await sync_to_async(session_cookie)(other))).start()
-    await asyncio.sleep(0.5)
-    rss_before = rss_bytes(server.proc.pid)
+    await eventually(lambda: bystander.frames.get("hello") == 1, timeout=5, what="the bystander's hello")
 
     # 5,000 frames of about 1.2 KB each are due to the stalled client, and as
     # many to the bystander.
@@ -66,11 +66,10 @@ async def test_a_client_that_stops_reading_is_cut_off_and_recovers_by_sync(daphn
     assert len(expected_slow) == len(expected_other) == FRAMES
 
     await bystander.until(expected_other, timeout=30)
-    rss_after = rss_bytes(server.proc.pid)
+    # The server dropped it past the backlog limit rather than buffer 6 MB
+    # (what that saves in memory: bench/abuse.py).
     log = server.log_text()
     assert "stopped reading" in log, log[-2000:]
-    # The server kept at most the backlog limit for it, not 6 MB of frames.
-    assert rss_after - rss_before < 24 * 2**20, (rss_before, rss_after)
 
     # The stalled client finds its connection dropped (TCP abort: 1006).
     with pytest.raises(websockets.ConnectionClosed):
@@ -85,7 +84,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_recovers_by_sync(daphn
     again.start()
     await again.until(expected_slow, timeout=30)
     assert again.ids == expected_slow
-    print(f"RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB; resync took {again.frames.get('sync')} pages")
+    print(f"resync took {again.frames.get('sync')} pages")
     await again.stop()
     await bystander.stop()
     assert "Traceback" not in server.log_text()
@@ -101,7 +100,7 @@ async def test_a_client_that_pauses_reading_gets_every_frame_once_and_in_order(d
         daphne, redis_url=redis_layer, TEST_SEND_BACKLOG_BYTES=str(16 * BACKLOG), NOTIFICATIONS_HEARTBEAT_SECONDS="300"
     )
     paused = await stalled_socket(server, await sync_to_async(session_cookie)(user))
-    await asyncio.sleep(0.5)
+    assert json.loads(await paused.recv())["type"] == "hello"  # then it pauses
 
     # About 6 MB: more than the kernel's buffers hold (up to 4 MB on
     # loopback), less than this server's send-backlog limit.

