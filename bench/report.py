@@ -36,24 +36,6 @@ REPORT = ROOT / "docs" / "benchmarks.md"
 KEPT = "<!-- Written by hand below this line; bench/report.py keeps it as it is. -->"
 PACKAGES = ("Django", "daphne", "channels", "channels-redis", "redis", "Twisted", "autobahn", "websockets")
 
-# What daphne_compat patches, to tell which parts were on when nothing lists them.
-DAPHNE_PARTS = (
-    ("close codes RFC 6455 lets a server send", "daphne.ws_protocol", "WebSocketProtocol", "serverClose"),
-    ("failing a connection with a close frame", "daphne.ws_protocol", "WebSocketFactory", "__init__"),
-    (
-        "size limit on incoming messages only; no sends to a closing socket",
-        "daphne.ws_protocol",
-        "WebSocketProtocol",
-        "serverSend",
-    ),
-    ("empty messages sent", "daphne.ws_protocol", "WebSocketProtocol", "handle_reply"),
-    ("writes sent at once (write-through)", "daphne.ws_protocol", "WebSocketProtocol", "connectionMade"),
-    ("send shortcut with prepared frames", "daphne.server", "Server", "create_application"),
-    ("finished applications reaped every 5 s", "daphne.server", "Server", "application_checker"),
-    ("upgraded HTTP requests freed", "daphne.http_protocol", "WebRequest", "process"),
-    ("autobahn's debug formatting made lazy", "autobahn.websocket.protocol", None, "pformat"),
-)
-
 
 @dataclass
 class Section:
@@ -68,7 +50,7 @@ class Section:
 
 
 def daphne_parts() -> list[str] | None:
-    """Which daphne_compat parts are on in a process with the bench servers' settings."""
+    """Which daphne_compat parts the bench servers turn on (project/asgi.py)."""
     os.environ.update(
         DJANGO_SETTINGS_MODULE="project.settings",
         DJANGO_SECRET_KEY="bench-only-secret-key-bench-only-secret-key",
@@ -81,23 +63,11 @@ def daphne_parts() -> list[str] | None:
     django.setup()
     from notifications.realtime import daphne_compat
 
-    # The hook: daphne_compat may list its active parts itself.
-    listed = getattr(daphne_compat, "active_parts", None)
-    if callable(listed):
-        return [str(part) for part in listed()]
-    parts = []
-    for name, module, owner, attribute in DAPHNE_PARTS:
-        try:
-            target = importlib.import_module(module)
-        except ImportError:
-            return None
-        if owner:
-            target = getattr(target, owner)
-        value = getattr(target, attribute, None)
-        origin = getattr(value, "__module__", None) or type(value).__module__
-        if not origin.startswith(("daphne", "autobahn", "twisted", "builtins")):
-            parts.append(name)
-    return parts
+    try:
+        importlib.import_module("project.asgi")  # the servers' ASGI module turns the parts on
+    except ImportError:
+        return None
+    return daphne_compat.enabled()
 
 
 def collect_machine() -> dict:
