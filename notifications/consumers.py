@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from notifications import protocol, selectors, services
 from notifications.conf import conf
+from notifications.outbound.background import send_due_deliveries
+from notifications.outbound.services import presence_record
 from notifications.realtime.consumer import ErrorCode, FrameError, RealtimeConsumer
 from notifications.realtime.frames import encode
 from notifications.realtime.hub import Hub
@@ -42,6 +44,14 @@ async def send_heartbeats(hub: Hub) -> None:
     await hub.write_frames(
         (protocol.user_group(user_id), protocol.heartbeat(**snapshot)) for user_id, snapshot in snapshots.items()
     )
+
+
+async def record_presence(hub: Hub) -> None:
+    """Every heartbeat round, note which users have a socket here, so an
+    email or push fallback is not sent to someone who was online."""
+    user_ids = _local_user_ids(hub)
+    if user_ids:
+        await database_sync_to_async(presence_record)(user_ids=user_ids)
 
 
 async def push_created(hub: Hub, event: dict[str, Any]) -> None:
@@ -82,6 +92,8 @@ class NotificationConsumer(RealtimeConsumer):
         heartbeat = conf.heartbeat_seconds
         self.hub.every("notifications.heartbeat", heartbeat, send_heartbeats)
         self.hub.every("notifications.schedule", conf.schedule_seconds, publish_due_announcements)
+        self.hub.every("notifications.presence", heartbeat, record_presence)
+        self.hub.every("notifications.deliver", conf.deliver_seconds, send_due_deliveries)
         self.hub.on(protocol.CREATED_EVENT, push_created)
         snapshot = await database_sync_to_async(selectors.hello_snapshot)(user=self.user)
         self.audience = snapshot.pop("audience")

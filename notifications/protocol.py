@@ -88,6 +88,11 @@ def heartbeat(*, last_id: int | None, unread_count: int) -> dict[str, Any]:
     return {"type": "heartbeat", "last_id": last_id, "unread_count": unread_count}
 
 
+def preferences(*, preferences: dict[str, Any]) -> dict[str, Any]:
+    """The user's delivery preferences changed (in another tab or the admin)."""
+    return {"type": "preferences", "preferences": preferences}
+
+
 PONG = {"type": "pong"}
 
 
