@@ -34,6 +34,11 @@ DJANGO_NOTIFICATIONS_CONFIG = {
     "HEARTBEAT_SECONDS": int(os.environ.get("NOTIFICATIONS_HEARTBEAT_SECONDS", "25")),
     "SCHEDULE_SECONDS": int(os.environ.get("NOTIFICATIONS_SCHEDULE_SECONDS", "2")),
     "MAX_SOCKETS_PER_USER": int(os.environ.get("NOTIFICATIONS_MAX_SOCKETS_PER_USER", "20")),
+    "DELIVER_SECONDS": int(os.environ.get("NOTIFICATIONS_DELIVER_SECONDS", "10")),
+    "DELIVERY_BATCH_SIZE": int(os.environ.get("NOTIFICATIONS_DELIVERY_BATCH_SIZE", "100")),
+    "FALLBACK_DELAY_SECONDS": float(os.environ.get("NOTIFICATIONS_FALLBACK_DELAY_SECONDS", "600")),
+    "CHANNELS": [c for c in os.environ.get("NOTIFICATIONS_CHANNELS", "").split(",") if c],
+    "SITE_URL": "http://testserver",
 }
 
 CHAT_CONFIG = {
