@@ -6,6 +6,7 @@ is gone (404 or 410) is deleted. Needs the ``webpush`` extra."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
@@ -20,6 +21,25 @@ GONE = {404, 410}
 # Seconds a push service keeps a message for an offline browser.
 TTL = 24 * 3600
 TIMEOUT = 10
+
+
+def generate_vapid_keys(subject: str = "mailto:admin@example.com") -> dict[str, str]:
+    """A new VAPID key pair, in the form the WEBPUSH setting takes: the
+    private key as base64url of its 32 raw bytes, the public key as
+    base64url of the uncompressed point (the browser's applicationServerKey)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return {
+        "VAPID_PUBLIC_KEY": b64(public),
+        "VAPID_PRIVATE_KEY": b64(key.private_numbers().private_value.to_bytes(32, "big")),
+        "VAPID_SUBJECT": subject,
+    }
 
 
 def payload(outgoing: Outgoing) -> dict[str, Any]:
