@@ -141,6 +141,10 @@ class Report:
     retrying: list[tuple[Delivery, str]] = field(default_factory=list)
     skipped: list[tuple[Delivery, str]] = field(default_factory=list)
     deferred: list[Delivery] = field(default_factory=list)
+    # (claim, values) -> ids, not yet written
+    outcomes: dict[tuple[str, tuple[tuple[str, Any], ...]], list[int]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
     @property
     def claimed(self) -> int:
@@ -211,6 +215,7 @@ def deliveries_send(*, deliveries: list[Delivery], report: Report, now: datetime
         for outgoing, result in zip(batch, results, strict=True):
             for d in outgoing.deliveries:
                 _record(d, result, report, now)
+    _write_outcomes(report)
 
 
 def _live_now(user_ids: set[int]) -> set[int]:
@@ -225,39 +230,47 @@ def _live_now(user_ids: set[int]) -> set[int]:
     return {uid for uid in user_ids if protocol.user_group(uid) in (groups or ())}
 
 
-def _finish(d: Delivery, **values: Any) -> None:
+def _finish(d: Delivery, report: Report, **values: Any) -> None:
+    """Release ``d``'s claim with these values; written by _write_outcomes,
+    one UPDATE per distinct set of values."""
     values = {"claim": "", "claimed_until": None, **values}
-    Delivery.objects.filter(pk=d.pk, claim=d.claim).update(**values)
+    report.outcomes[(d.claim, tuple(sorted(values.items())))].append(d.pk)
     for name, value in values.items():
         setattr(d, name, value)
 
 
+def _write_outcomes(report: Report) -> None:
+    for (claim, values), ids in report.outcomes.items():
+        Delivery.objects.filter(pk__in=ids, claim=claim).update(**dict(values))
+    report.outcomes.clear()
+
+
 def _skip(d: Delivery, reason: str, report: Report) -> None:
-    _finish(d, state=State.SKIPPED, last_error=reason)
+    _finish(d, report, state=State.SKIPPED, last_error=reason)
     report.skipped.append((d, reason))
 
 
 def _defer_to_digest(d: Delivery, frequency: str, now: datetime, report: Report) -> None:
     period = DIGESTS[frequency]
     boundary = datetime.fromtimestamp((now.timestamp() // period + 1) * period, tz=now.tzinfo or timezone.utc)
-    _finish(d, state=State.PENDING, digest=frequency, due_at=boundary, attempts=d.attempts - 1)
+    _finish(d, report, state=State.PENDING, digest=frequency, due_at=boundary, attempts=d.attempts - 1)
     report.deferred.append(d)
 
 
 def _record(d: Delivery, result: BaseException | None, report: Report, now: datetime) -> None:
     if result is None:
-        _finish(d, state=State.SENT, sent_at=timezone.now(), last_error="")
+        _finish(d, report, state=State.SENT, sent_at=now, last_error="")
         report.sent.append(d)
         return
     message = f"{type(result).__name__}: {result}"[:2000]
     if isinstance(result, Skip):
         _skip(d, str(result), report)
     elif d.attempts >= conf.delivery_max_attempts:
-        _finish(d, state=State.FAILED, last_error=message)
+        _finish(d, report, state=State.FAILED, last_error=message)
         report.failed.append((d, message))
     else:
         backoff = conf.delivery_backoff_seconds * 2 ** (d.attempts - 1)
-        _finish(d, state=State.PENDING, last_error=message, due_at=now + timedelta(seconds=backoff))
+        _finish(d, report, state=State.PENDING, last_error=message, due_at=now + timedelta(seconds=backoff))
         report.retrying.append((d, message))
 
 
