@@ -48,6 +48,7 @@ bench: $(VENV)/.test-deps
 	$(BIN)/python bench/storm.py --users 5000 --processes 2 --spread 10
 	$(BIN)/python bench/bulk.py --users 10000 --connected 2000 --processes 2 --rounds 3
 	$(BIN)/python bench/idle.py --users 10000 --processes 2 --seconds 60
+	$(BIN)/python bench/deliver.py --deliveries 10000 --batch 100 --rounds 3
 
 ## A few seconds per scenario at 1,000 users; fails if a frame was lost. CI runs it as a smoke test.
 bench-quick: $(VENV)/.test-deps
@@ -56,6 +57,7 @@ bench-quick: $(VENV)/.test-deps
 	$(BIN)/python bench/personal.py --users 1000 --processes 2 --rate 100 --seconds 3
 	$(BIN)/python bench/bulk.py --users 2000 --connected 500 --processes 2 --rounds 1
 	$(BIN)/python bench/idle.py --users 1000 --processes 2 --seconds 10 --poll-seconds 5
+	$(BIN)/python bench/deliver.py --deliveries 1000 --batch 100 --rounds 1
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff format --check .

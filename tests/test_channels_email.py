@@ -243,3 +243,15 @@ def test_a_critical_send_ignores_preferences(email_on, people):
     deliver()
     [message] = email_on.wait_for(1)
     assert message["Subject"] == "bob locked your account"
+
+
+def test_a_digest_goes_out_whole_when_it_spans_several_claims(email_on, people, settings):
+    alice, bob = people
+    settings.DJANGO_NOTIFICATIONS_CONFIG["DELIVERY_BATCH_SIZE"] = 2
+    ChannelPreference.objects.create(user=alice, category="default", channel="email", frequency="daily")
+    for index in range(5):
+        notify.send(bob, recipient=alice, verb=f"commented {index}")
+    report = deliveries_send_due(ignore_delays=True)
+    assert len(report.deferred) == 5 and len(report.sent) == 5
+    [message] = email_on.wait_for(1)
+    assert message["Subject"] == "5 unread notifications"

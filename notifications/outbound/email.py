@@ -8,6 +8,7 @@ import contextlib
 from itertools import groupby
 from typing import Any
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string, select_template
 from django.urls import reverse
@@ -20,6 +21,7 @@ from notifications.outbound.base import Channel, Outgoing, Skip
 from notifications.outbound.unsubscribe import unsubscribe_url
 
 TEMPLATES = "notifications/email"
+SMTP_TIMEOUT = 30
 
 
 def language_of(user: Any) -> str | None:
@@ -99,7 +101,9 @@ class EmailChannel(Channel):
     def send_many(self, batch: list[Outgoing]) -> list[BaseException | None]:
         """Every message of the batch over one connection to the backend."""
         results: list[BaseException | None] = []
-        connection = get_connection()
+        # A server that accepts and then hangs must not hold the delivery
+        # thread for ever: Django's EMAIL_TIMEOUT, else SMTP_TIMEOUT.
+        connection = get_connection(timeout=getattr(settings, "EMAIL_TIMEOUT", None) or SMTP_TIMEOUT)
         try:
             connection.open()
         except Exception as exc:

@@ -47,7 +47,8 @@ class Delivery(models.Model):
         constraints = [models.UniqueConstraint(fields=["notification_id", "channel"], name="delivery_once_per_channel")]
         indexes = [
             models.Index(fields=["state", "due_at"], name="delivery_due_idx"),
-            models.Index(fields=["claim"], name="delivery_claim_idx"),
+            # Only claimed rows are looked up by claim; most rows are not.
+            models.Index(fields=["claim"], name="delivery_claim_idx", condition=~models.Q(claim="")),
         ]
         verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")

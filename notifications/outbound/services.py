@@ -4,7 +4,9 @@ subscriptions and socket presence."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,6 +26,9 @@ from notifications.outbound.selectors import frequencies_of, users_seen_since
 from notifications.swappable import load_notification_model
 
 logger = logging.getLogger("notifications.outbound")
+
+# Ids per IN (...) list, under every backend's parameter limit.
+ID_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -48,27 +53,52 @@ def delivery_plan(*, verb: str, channels: Any = None, category: str | None = Non
 
 def deliveries_create(*, notifications: list[Any], plan: Plan, using: str) -> int:
     """One pending row per notification and channel of ``plan``, in the
-    caller's transaction."""
+    caller's transaction. All but two columns are the same for every row of
+    a channel, so the database copies the notification ids and recipients
+    from the rows just stored, by ``INSERT ... SELECT ... WHERE id IN``: a
+    send to 10,000 users would otherwise build and prepare 10,000 model
+    instances per channel (``bulk_create``), about as long as storing the
+    notifications themselves."""
     if not plan.rules or not notifications:
         return 0
     now = timezone.now()
     delay = timedelta(seconds=conf.fallback_delay_seconds)
-    rows = [
-        Delivery(
-            notification_id=n.pk,
-            recipient_id=n.recipient_id,
-            channel=channel,
-            category=plan.category,
-            fallback=rule == Rule.FALLBACK,
-            critical=plan.critical,
-            due_at=(n.timestamp + delay) if rule == Rule.FALLBACK else now,
-            created_at=now,
-        )
-        for channel, rule in plan.rules.items()
-        for n in notifications
-    ]
-    Delivery.objects.using(using).bulk_create(rows, batch_size=conf.bulk_create_batch_size)
-    return len(rows)
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    meta, source = Delivery._meta, load_notification_model()._meta
+    copied = ["notification_id", "recipient_id"]
+    fixed = [f for f in meta.concrete_fields if f is not meta.pk and f.attname not in copied]
+    columns = (
+        ", ".join(quote(meta.get_field(name).column) for name in copied)
+        + ", "
+        + ", ".join(quote(f.column) for f in fixed)
+    )
+    select = f"{quote(source.pk.column)}, {quote(source.get_field('recipient').column)}"
+    # One send shares one timestamp, so usually one group per channel.
+    by_timestamp: dict[Any, list[int]] = defaultdict(list)
+    for n in notifications:
+        by_timestamp[n.timestamp].append(n.pk)
+    with connection.cursor() as cursor:
+        for channel, rule in plan.rules.items():
+            for timestamp, ids in by_timestamp.items():
+                template = Delivery(
+                    channel=channel,
+                    category=plan.category,
+                    fallback=rule == Rule.FALLBACK,
+                    critical=plan.critical,
+                    due_at=timestamp + delay if rule == Rule.FALLBACK else now,
+                    created_at=now,
+                )
+                constants = [f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in fixed]
+                for start in range(0, len(ids), ID_CHUNK):
+                    chunk = ids[start : start + ID_CHUNK]
+                    cursor.execute(
+                        f"INSERT INTO {quote(meta.db_table)} ({columns}) "
+                        f"SELECT {select}, {', '.join(['%s'] * len(constants))} FROM {quote(source.db_table)} "
+                        f"WHERE {quote(source.pk.column)} IN ({', '.join(['%s'] * len(chunk))})",
+                        [*constants, *chunk],
+                    )
+    return len(notifications) * len(plan.rules)
 
 
 # Claiming ---------------------------------------------------------------------------
@@ -102,20 +132,26 @@ def deliveries_claim(*, size: int, now: datetime | None = None, ignore_delays: b
         "attempts": F("attempts") + 1,
     }
     with transaction.atomic(using=db):
-        candidates = Delivery.objects.using(db).filter(due).order_by("due_at", "id")
-        if connections[db].features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("id", flat=True)[:size])
+        # With every delay over, the rows that may still join a digest go
+        # first, alone, so that each digest goes out once, whole.
+        phases = [due & Q(digest=""), due] if ignore_delays else [due]
+        for phase in phases:
+            candidates = Delivery.objects.using(db).filter(phase).order_by("due_at", "id")
+            if connections[db].features.has_select_for_update_skip_locked:
+                candidates = candidates.select_for_update(skip_locked=True)
+            ids = list(candidates.values_list("id", flat=True)[:size])
+            if ids:
+                break
         if not ids:
             return []
         Delivery.objects.using(db).filter(due, id__in=ids).update(**claim)
         # A digest goes out whole: the rest of its recipients' due digest rows too.
         digests = Delivery.objects.using(db).filter(claim=token).exclude(digest="")
-        owners = list(digests.values_list("recipient_id", "channel").distinct())
-        for recipient_id, channel in owners:
-            Delivery.objects.using(db).filter(due, recipient_id=recipient_id, channel=channel).exclude(
-                digest=""
-            ).update(**claim)
+        owners = [Q(recipient_id=r, channel=c) for r, c in digests.values_list("recipient_id", "channel").distinct()]
+        if owners:
+            Delivery.objects.using(db).filter(due, functools.reduce(operator.or_, owners)).exclude(digest="").update(
+                **claim
+            )
     claimed = list(Delivery.objects.using(db).filter(claim=token).select_related("recipient").order_by("id"))
     notifications = (
         load_notification_model()
