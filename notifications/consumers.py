@@ -7,6 +7,7 @@ service and selector calls through ``database_sync_to_async``.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -16,6 +17,7 @@ from notifications import protocol, selectors, services
 from notifications.conf import conf
 from notifications.outbound.background import send_due_deliveries
 from notifications.outbound.services import presence_record
+from notifications.realtime import redis_store
 from notifications.realtime.consumer import ErrorCode, FrameError, RealtimeConsumer
 from notifications.realtime.frames import encode
 from notifications.realtime.hub import Hub
@@ -46,10 +48,20 @@ async def send_heartbeats(hub: Hub) -> None:
     )
 
 
+# The users each hub had at its last presence round.
+_present: weakref.WeakKeyDictionary[Hub, set[int]] = weakref.WeakKeyDictionary()
+
+
 async def record_presence(hub: Hub) -> None:
-    """Every heartbeat round, note which users have a socket here, so an
-    email or push fallback is not sent to someone who was online."""
-    user_ids = _local_user_ids(hub)
+    """Every heartbeat round, note who had a socket here, so an email or
+    push fallback is not sent to someone who was online. With channels-redis
+    the sender asks Redis who is connected at that moment, so only users
+    who left since the last round are written; another layer cannot tell,
+    so every user here is."""
+    here = _local_user_ids(hub)
+    left = _present.get(hub, set()) - here
+    _present[hub] = here
+    user_ids = left if redis_store.is_channels_redis(hub.layer) else left | here
     if user_ids:
         await database_sync_to_async(presence_record)(user_ids=user_ids)
 

@@ -147,7 +147,14 @@ DJANGO_NOTIFICATIONS_CONFIG = {
     "USE_JSONFIELD": True,
     # Email (and Web Push, once it has keys) when a notification is still
     # unread ten minutes later and its recipient had no tab open.
-    "CHANNELS": ["email", "webpush"] if VAPID["VAPID_PRIVATE_KEY"] else ["email"],
+    # NOTIFICATIONS_CHANNELS="" turns them off (the inbox alone).
+    "CHANNELS": [
+        name
+        for name in os.environ.get(
+            "NOTIFICATIONS_CHANNELS", "email,webpush" if VAPID["VAPID_PRIVATE_KEY"] else "email"
+        ).split(",")
+        if name
+    ],
     "CATEGORIES": {
         "mentions": {"label": "Mentions in chat", "verbs": ["mentioned you in"]},
         "tasks": {"label": "Tasks", "verbs": ["assigned you", "completed"]},

@@ -11,7 +11,7 @@ import threading
 import pytest
 from asgiref.sync import sync_to_async
 
-from notifications.models import Delivery
+from notifications.models import Delivery, SocketPresence
 from notifications.signals import notify
 from tests import factories
 
@@ -25,17 +25,18 @@ async def wait_until(condition, timeout: float = 15.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_the_fallback_emails_the_user_who_was_away_and_not_the_one_whose_tab_was_open(
+async def test_the_fallback_emails_the_user_who_was_away_and_not_those_whose_tab_was_open(
     daphne, ws_client, smtp, redis_layer, settings
 ):
     settings.DJANGO_NOTIFICATIONS_CONFIG = {
         **settings.DJANGO_NOTIFICATIONS_CONFIG,
         "CHANNELS": ["email"],
-        "FALLBACK_DELAY_SECONDS": 3,
+        "FALLBACK_DELAY_SECONDS": 5,
     }
     make = sync_to_async(factories.user)
-    here, away, bob = (
+    here, left, away, bob = (
         await make("here", email="here@example.com"),
+        await make("left", email="left@example.com"),
         await make("away", email="away@example.com"),
         await make("bob"),
     )
@@ -47,18 +48,26 @@ async def test_the_fallback_emails_the_user_who_was_away_and_not_the_one_whose_t
         EMAIL_HOST=smtp.host,
         EMAIL_PORT=str(smtp.port),
     )
-    tab = await ws_client(server, here)
-    await tab.frame("hello")
-    await sync_to_async(notify.send)(bob, recipient=[here, away], verb="commented on")
-    await tab.frame("notification")
+    tabs = {user.username: await ws_client(server, user) for user in (here, left)}
+    for tab in tabs.values():
+        await tab.frame("hello")
+    await sync_to_async(notify.send)(bob, recipient=[here, left, away], verb="commented on")
+    for tab in tabs.values():
+        await tab.frame("notification")
+    # Two heartbeats: the server has had a presence round with "left" online.
+    await tabs["left"].frame("heartbeat")
+    await tabs["left"].frame("heartbeat")
+    await tabs["left"].close()  # gone before the fallback is due: only its presence row tells
+    await wait_until(lambda: SocketPresence.objects.filter(user=left).exists())
 
-    assert await sync_to_async(Delivery.objects.count)() == 2
+    assert await sync_to_async(Delivery.objects.count)() == 3
     await wait_until(lambda: not Delivery.objects.filter(state__in=["pending", "sending"]).exists())
     [message] = smtp.wait_for(1)
     assert message["To"] == "away@example.com"
-    skipped = await sync_to_async(Delivery.objects.get)(recipient=here)
-    assert (skipped.state, skipped.last_error) == ("skipped", "a socket of the recipient was open")
-    await tab.close()
+    for user in (here, left):
+        skipped = await sync_to_async(Delivery.objects.get)(recipient=user)
+        assert (skipped.state, skipped.last_error) == ("skipped", "a socket of the recipient was open")
+    await tabs["here"].close()
 
 
 async def test_an_smtp_server_that_hangs_never_holds_up_a_socket(daphne, ws_client, redis_layer):
