@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.template.loader import render_to_string, select_template
+from django.template.loader import get_template, select_template
 from django.urls import reverse
 from django.utils import translation
 from django.utils.text import slugify
@@ -31,13 +31,28 @@ def language_of(user: Any) -> str | None:
     return str(value) if value else None
 
 
-def _template(outgoing: Outgoing, suffix: str) -> str:
+def _template(outgoing: Outgoing, suffix: str) -> Any:
     """A verb's own template (``notifications/email/verbs/<verb-slug>.<suffix>``),
     else the digest's or the notification's."""
     if outgoing.digest:
-        return f"{TEMPLATES}/digest.{suffix}"
+        return get_template(f"{TEMPLATES}/digest.{suffix}")
     names = [f"{TEMPLATES}/verbs/{slugify(outgoing.notification.verb)}.{suffix}", f"{TEMPLATES}/notification.{suffix}"]
-    return select_template(names).template.name
+    return select_template(names)
+
+
+class _Batch:
+    """What every message of one batch shares: links and chosen templates."""
+
+    def __init__(self) -> None:
+        self.inbox_url = conf.site_url + reverse("notifications:all")
+        self.preferences_url = conf.site_url + reverse("notifications:preferences")
+        self.templates: dict[tuple[str, str, str], Any] = {}
+
+    def template(self, outgoing: Outgoing, suffix: str) -> Any:
+        key = (outgoing.digest, "" if outgoing.digest else outgoing.notification.verb, suffix)
+        if key not in self.templates:
+            self.templates[key] = _template(outgoing, suffix)
+        return self.templates[key]
 
 
 def _digest_groups(notifications: list[Any]) -> list[dict[str, Any]]:
@@ -58,7 +73,10 @@ class EmailChannel(Channel):
     label = _("Email")
     supports_digest = True
 
-    def message(self, outgoing: Outgoing, connection: Any = None) -> EmailMultiAlternatives:
+    def message(
+        self, outgoing: Outgoing, connection: Any = None, batch: _Batch | None = None
+    ) -> EmailMultiAlternatives:
+        batch = batch or _Batch()
         recipient = outgoing.recipient
         address = getattr(recipient, recipient.get_email_field_name(), "")
         if not address:
@@ -72,14 +90,14 @@ class EmailChannel(Channel):
             "digest": outgoing.digest,
             "count": len(outgoing.notifications),
             "site_url": conf.site_url,
-            "inbox_url": conf.site_url + reverse("notifications:all"),
-            "preferences_url": conf.site_url + reverse("notifications:preferences"),
+            "inbox_url": batch.inbox_url,
+            "preferences_url": batch.preferences_url,
             "unsubscribe_url": unsubscribe,
         }
         with translation.override(language_of(recipient)):
-            subject = " ".join(render_to_string(_template(outgoing, "subject.txt"), context).split())
-            text = render_to_string(_template(outgoing, "txt"), context)
-            html = render_to_string(_template(outgoing, "html"), context)
+            subject = " ".join(batch.template(outgoing, "subject.txt").render(context).split())
+            text = batch.template(outgoing, "txt").render(context)
+            html = batch.template(outgoing, "html").render(context)
         message = EmailMultiAlternatives(
             subject=subject,
             body=text,
@@ -101,6 +119,7 @@ class EmailChannel(Channel):
     def send_many(self, batch: list[Outgoing]) -> list[BaseException | None]:
         """Every message of the batch over one connection to the backend."""
         results: list[BaseException | None] = []
+        shared = _Batch()
         # A server that accepts and then hangs must not hold the delivery
         # thread for ever: Django's EMAIL_TIMEOUT, else SMTP_TIMEOUT.
         connection = get_connection(timeout=getattr(settings, "EMAIL_TIMEOUT", None) or SMTP_TIMEOUT)
@@ -111,7 +130,7 @@ class EmailChannel(Channel):
         try:
             for outgoing in batch:
                 try:
-                    sent = self.message(outgoing, connection).send()
+                    sent = self.message(outgoing, connection, shared).send()
                 except Exception as exc:
                     results.append(exc)
                 else:

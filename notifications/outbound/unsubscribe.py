@@ -3,10 +3,12 @@ token itself says whose email of which category to turn off."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from notifications.conf import conf
 
@@ -30,7 +32,18 @@ def unsubscribe_token(*, user_id: int, category: str, channel: str) -> str:
 
 def unsubscribe_url(*, user_id: int, category: str, channel: str) -> str:
     token = unsubscribe_token(user_id=user_id, category=category, channel=channel)
-    return conf.site_url + reverse("notifications:unsubscribe", args=[token])
+    # Reversed once per URLconf and prefix with a placeholder (a token is
+    # URL-safe): a digest run makes thousands of these.
+    pattern = _url_pattern(get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    return conf.site_url + pattern.replace(PLACEHOLDER, token)
+
+
+PLACEHOLDER = "TOKEN"
+
+
+@functools.lru_cache(maxsize=8)
+def _url_pattern(urlconf: str, prefix: str) -> str:
+    return reverse("notifications:unsubscribe", args=[PLACEHOLDER], urlconf=urlconf)
 
 
 def read_token(token: str) -> Unsubscribe:
