@@ -5,7 +5,7 @@ import os
 
 from notifications.realtime import redis_channel_layer
 from project.settings import *  # noqa: F403
-from project.settings import BASE_DIR, DATABASES, REDIS_URL
+from project.settings import BASE_DIR, DATABASES, REDIS_URL, VAPID
 
 # One id per test run, inherited by the daphne processes it starts, so that
 # concurrent runs (a developer's and CI's, or nox sessions) share neither a
@@ -39,6 +39,7 @@ DJANGO_NOTIFICATIONS_CONFIG = {
     "FALLBACK_DELAY_SECONDS": float(os.environ.get("NOTIFICATIONS_FALLBACK_DELAY_SECONDS", "600")),
     "CHANNELS": [c for c in os.environ.get("NOTIFICATIONS_CHANNELS", "").split(",") if c],
     "SITE_URL": "http://testserver",
+    "WEBPUSH": VAPID,
 }
 
 CHAT_CONFIG = {

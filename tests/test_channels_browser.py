@@ -60,3 +60,28 @@ def test_a_preference_saved_in_one_tab_shows_in_the_other_and_only_a_critical_em
     [message] = smtp.wait_for(1)
     assert message["Subject"] == "bob locked your account"
     assert len(smtp.messages) == 1
+
+
+def test_the_bell_offers_push_alerts_when_the_site_has_a_vapid_key(daphne, new_page):
+    from notifications.outbound.webpush import generate_vapid_keys
+
+    factories.user("alice")
+    keys = generate_vapid_keys()
+    server = daphne(VAPID_PUBLIC_KEY=keys["VAPID_PUBLIC_KEY"], VAPID_PRIVATE_KEY=keys["VAPID_PRIVATE_KEY"])
+    page = new_page()
+    browser_login(page, server, "alice")
+    connected(page)
+    button = page.wait_for_selector("[data-notifications-push]:not([hidden])", state="attached")
+    assert button.get_attribute("data-subscribed") == "false"
+    scope = page.evaluate('navigator.serviceWorker.getRegistration("/notifications/").then((r) => r && r.scope)')
+    assert scope == server.url + "/notifications/"
+
+
+def test_without_a_vapid_key_the_bell_shows_no_push_control(daphne, new_page):
+    factories.user("alice")
+    server = daphne()
+    page = new_page()
+    browser_login(page, server, "alice")
+    connected(page)
+    page.wait_for_load_state("networkidle")
+    assert page.get_attribute("[data-notifications-push]", "hidden") is not None
