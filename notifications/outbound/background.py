@@ -6,18 +6,15 @@ use."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 from django.db import close_old_connections, connections
 
 from notifications.realtime.hub import Hub
 
 logger = logging.getLogger("notifications.outbound")
-
-# One thread per process, apart from the database thread sockets use. The
-# ticker awaits each run, so runs never overlap.
-_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notifications-deliver")
 
 
 def _send_due() -> None:
@@ -41,4 +38,30 @@ def _send_due() -> None:
 
 async def send_due_deliveries(hub: Hub) -> None:
     """Every DELIVER_SECONDS, in every server process."""
-    await asyncio.get_running_loop().run_in_executor(_executor, _send_due)
+    # A thread of its own, apart from the database thread sockets use, and
+    # a daemon: a server shutting down never waits for an SMTP server that
+    # hangs (the rows it held are taken over after their lease). The ticker
+    # awaits each run, so runs never overlap.
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def run() -> None:
+        outcome: BaseException | None = None
+        try:
+            _send_due()
+        except BaseException as exc:
+            outcome = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed: the server stopped meanwhile
+            loop.call_soon_threadsafe(_settle, done, outcome)
+
+    threading.Thread(target=run, name="notifications-deliver", daemon=True).start()
+    await done
+
+
+def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
