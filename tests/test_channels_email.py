@@ -72,6 +72,7 @@ def test_a_notification_still_unread_after_the_delay_is_emailed_once_with_both_b
     assert "0 sent" in deliver("--now")  # exactly once
     assert len(email_on.messages) == 1
     assert Delivery.objects.get().state == "sent"
+    assert list(Notification.objects.sent()) == list(Notification.objects.all())  # django-notifications' flag
 
 
 def test_the_delay_is_measured_from_the_notification(email_on, people):

@@ -20,7 +20,7 @@ from django.utils import timezone
 from notifications.conf import conf
 from notifications.outbound import registry
 from notifications.outbound.base import Outgoing, Skip
-from notifications.outbound.constants import DIGESTS, Frequency, Rule, State
+from notifications.outbound.constants import DIGESTS, ChannelName, Frequency, Rule, State
 from notifications.outbound.models import ChannelPreference, Delivery, PushSubscription, SocketPresence
 from notifications.outbound.selectors import frequencies_of, users_seen_since
 from notifications.swappable import load_notification_model
@@ -251,7 +251,11 @@ def deliveries_send(*, deliveries: list[Delivery], report: Report, now: datetime
         for outgoing, result in zip(batch, results, strict=True):
             for d in outgoing.deliveries:
                 _record(d, result, report, now)
+    emailed = [d.notification_id for d in deliveries if d.channel == ChannelName.EMAIL and d.state == State.SENT]
     _write_outcomes(report)
+    if emailed:
+        # django-notifications' own flag, for its unsent() and sent().
+        load_notification_model().objects.filter(pk__in=emailed, emailed=False).update(emailed=True)
 
 
 def _live_now(user_ids: set[int]) -> set[int]:
