@@ -1,5 +1,5 @@
 """Each due delivery is sent once, whoever claims it: two processes at once
-on PostgreSQL, a process that died mid-send, and a server's own ticker."""
+(on PostgreSQL and on SQLite), and a process that died mid-send."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from tests.conftest import _database_url
 from tests.live import ROOT, daphne_env
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_processes_claiming_at_once_send_each_delivery_exactly_once(smtp):
+    """On PostgreSQL through FOR UPDATE SKIP LOCKED and the conditional
+    UPDATE; on SQLite through the conditional UPDATE alone."""
     User = get_user_model()
     User.objects.bulk_create([User(username=f"reader{i}", email=f"reader{i}@example.com") for i in range(300)])
     sender = factories.user("sender")

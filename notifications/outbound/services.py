@@ -4,6 +4,7 @@ subscriptions and socket presence."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import operator
@@ -131,13 +132,18 @@ def deliveries_claim(*, size: int, now: datetime | None = None, ignore_delays: b
         "claimed_until": now + timedelta(seconds=conf.delivery_lease_seconds),
         "attempts": F("attempts") + 1,
     }
-    with transaction.atomic(using=db):
+    # Where rows cannot be locked, each statement stands alone: on SQLite a
+    # transaction that reads and then writes fails at once ("database is
+    # locked") when another claimer read first, while a lone UPDATE waits
+    # its turn. The conditional UPDATE is what makes the claim exclusive.
+    locking = connections[db].features.has_select_for_update_skip_locked
+    with transaction.atomic(using=db) if locking else contextlib.nullcontext():
         # With every delay over, the rows that may still join a digest go
         # first, alone, so that each digest goes out once, whole.
         phases = [due & Q(digest=""), due] if ignore_delays else [due]
         for phase in phases:
             candidates = Delivery.objects.using(db).filter(phase).order_by("due_at", "id")
-            if connections[db].features.has_select_for_update_skip_locked:
+            if locking:
                 candidates = candidates.select_for_update(skip_locked=True)
             ids = list(candidates.values_list("id", flat=True)[:size])
             if ids:
