@@ -66,6 +66,10 @@ class Notice:
     description: str | None = None
     public: bool = True
     data: dict[str, Any] = field(default_factory=dict)
+    # Delivery beyond the inbox, as notify.send takes them (docs/channels.md).
+    channels: Any = None
+    category: str | None = None
+    critical: bool = False
 
 
 def _notices(result: Any) -> list[Notice]:
@@ -96,6 +100,9 @@ def _run(receiver: Callable[..., Any], instance: models.Model, *args: Any) -> No
                     level=notice.level,
                     description=notice.description,
                     public=notice.public,
+                    channels=notice.channels,
+                    category=notice.category,
+                    critical=notice.critical,
                     extra={"data": notice.data} if notice.data else None,
                 )
     except Exception:
