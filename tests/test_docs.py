@@ -63,3 +63,22 @@ def test_the_production_settings_in_deployment_md_pass_the_checks(monkeypatch, s
     assert namespace["DATABASES"]["default"]["CONN_MAX_AGE"] == 60
     found = {m.id for m in checks.run_checks() if m.id.startswith("notifications.")}
     assert found == set()
+
+
+def test_the_python_samples_in_grouping_md_run_as_written(alice, bob):
+    from notifications.models import Notification
+
+    carol = factories.user("carol")
+    photo = factories.group("photo")
+    import textwrap
+
+    unseen_api, custom_key, reading = [textwrap.dedent(block) for block in blocks("grouping.md", "python")]
+    notify.send(bob, recipient=alice, verb="pinged")
+    exec(unseen_api, {"user": alice, "Notification": Notification})
+    assert alice.notifications.unseen().count() == 0
+    exec(custom_key, {"bob": bob, "carol": carol, "alice": alice, "photo": photo})
+    namespace = {"alice": alice}
+    exec(reading, namespace)
+    [reactions, ping] = namespace["entries"]
+    assert (reactions.count, reactions.key, reactions.actors_text) == (2, f"reactions:{photo.pk}", "carol and bob")
+    assert ping.count == 1

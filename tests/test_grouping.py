@@ -183,3 +183,13 @@ def test_a_bulk_send_stores_one_key_for_every_recipient(alice, bob, doc):
     groups = selectors.groups_of([selectors.row_of(n) for n in alice.notifications.all()])
     assert {g["count"] for g in groups.values()} == {2}
     assert sorted(next(iter(groups.values()))["actors"]) == ["alice", "bob"]
+
+
+def test_an_older_rows_group_is_measured_from_the_newest_row_of_its_key(alice, bob, doc):
+    now = timezone.now()
+    oldest = comment(bob, alice, doc, timestamp=now - timedelta(hours=30))
+    older = comment(bob, alice, doc, timestamp=now - timedelta(hours=20))
+    newest = comment(factories.user("carol"), alice, doc, timestamp=now)
+    groups = selectors.groups_of([selectors.row_of(oldest), selectors.row_of(older)])
+    assert groups[older.pk] == {"key": older.group_key, "count": 2, "actors": ["carol", "bob"], "latest_id": newest.pk}
+    assert groups[oldest.pk] == {"key": f"#{oldest.pk}", "count": 1, "actors": ["bob"], "latest_id": oldest.pk}

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, Count, Exists, Max, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils.translation import gettext, ngettext
 
 from notifications.conf import conf
@@ -85,11 +85,13 @@ def group_entries(*, user: Any, unread_only: bool, offset: int, limit: int, requ
     """A page of entries, newest first: ``limit`` entries from ``offset``
     (ask for one more to learn whether a next page exists).
 
-    One query finds the page's heads and counts their groups: a row is left
-    out when a newer unread row of its key exists and it lies within the
-    window of its key's newest, so the database walks the recipient's rows
-    newest first and stops after the page, instead of grouping all of them.
-    Then a fixed number more: the related objects, and the actors' names.
+    One query finds the page's entries: a row is left out when a newer
+    unread row of its key exists and it lies within the window of its key's
+    newest, so the database walks the recipient's rows newest first and
+    stops after the page, instead of grouping all of them. One more counts
+    the page's groups and finds their actors, with each group's window start
+    computed here (no date arithmetic per row in SQL). Then the related
+    objects and the actors' names: a fixed number of queries in all.
     """
     mine = notifications_of(user=user, request=request)
     same_key = _keyed_unread(mine).filter(group_key=OuterRef("group_key"))
@@ -98,34 +100,25 @@ def group_entries(*, user: Any, unread_only: bool, offset: int, limit: int, requ
     )
     beyond_window = same_key.filter(timestamp__gt=OuterRef("timestamp") + group_window())
     in_group = Q(unread=True) & ~Q(group_key="")
-    group_size = (
-        same_key.filter(timestamp__gte=OuterRef("timestamp") - group_window())
-        .order_by()
-        .values("group_key")
-        .annotate(n=Count("id"))
-        .values("n")[:1]
-    )
     rows = mine.filter(unread=True) if unread_only else mine
     heads = (
         rows.exclude(in_group & Exists(newer) & ~Exists(beyond_window))
         .annotate(has_newer=Exists(newer))
-        .annotate(
-            group_count=Case(When(in_group & Q(has_newer=False), then=Subquery(group_size)), default=Value(1)),
-        )
         .order_by("-timestamp", "-id")
     )
     page = list(with_related(heads)[offset : offset + limit])
     entries = [
-        Entry(
-            notification=n,
-            key=n.group_key if n.unread and n.group_key and not n.has_newer else single_key(n.pk),
-            count=n.group_count,
-        )
+        Entry(notification=n, key=n.group_key if n.unread and n.group_key and not n.has_newer else single_key(n.pk))
         for n in page
     ]
-    actors = _group_actors([e for e in entries if e.count > 1])
+    grouped = [e for e in entries if e.key != single_key(e.notification.pk)]
+    stats = _group_stats({(e.notification.recipient_id, e.key): e.notification.timestamp for e in grouped})
     for entry in entries:
-        entry.actors = actors.get((user.pk, entry.key)) or [str(entry.notification.actor)]
+        found = stats.get((entry.notification.recipient_id, entry.key)) if entry in grouped else None
+        if found is not None:
+            entry.count, entry.actors = found["count"], found["actors"]
+        else:
+            entry.actors = [str(entry.notification.actor)]
     return entries
 
 
@@ -164,34 +157,45 @@ def copy_row(shared: dict[str, Any], group_key: str, recipient_id: int, notifica
 
 def groups_of(rows: list[Row]) -> dict[int, dict[str, Any]]:
     """The current ``group`` object of each row (of any recipients), by id,
-    in a fixed number of queries whatever their number: the newest of each
-    (recipient, key), the rows within its window, and the actors' names."""
+    in a fixed number of queries whatever their number.
+
+    The window is first taken from the newest listed row of each (recipient,
+    key): for a push, that row is the group's newest, and one query counts
+    the group and finds its actors. A group with a newer row than the
+    listed ones (a sync of older rows) takes one query more for its newest
+    time, and another for its rows."""
     keyed = [r for r in rows if r.unread and r.group_key]
-    newest: dict[tuple[int, str], Any] = {}
-    if keyed:
+    listed: dict[tuple[int, str], Any] = {}
+    for r in keyed:
+        group = (r.recipient_id, r.group_key)
+        if group not in listed or r.timestamp > listed[group]:
+            listed[group] = r.timestamp
+    stats = _group_stats(listed)
+    newest = {group: listed[group] for group, found in stats.items() if found.pop("newest") <= listed[group]}
+    later = [group for group in listed if group not in newest]
+    if later:
         by_key: dict[str, set[int]] = defaultdict(set)
-        for r in keyed:
-            by_key[r.group_key].add(r.recipient_id)
+        for user_id, key in later:
+            by_key[key].add(user_id)
         pairs = Q()
         for key, user_ids in by_key.items():
             pairs |= Q(group_key=key, recipient_id__in=user_ids)
         queryset = _live(load_notification_model().objects.filter(pairs).filter(unread=True))
-        newest = {
+        found_newest = {
             (row["recipient_id"], row["group_key"]): row["newest"]
             for row in queryset.order_by().values("recipient_id", "group_key").annotate(newest=Max("timestamp"))
         }
+        newest.update(found_newest)
+        later_stats = _group_stats(found_newest)
+        for found in later_stats.values():
+            found.pop("newest")
+        stats.update(later_stats)
     window = group_window()
-    members = {
-        r.id
-        for r in keyed
-        if (r.recipient_id, r.group_key) in newest and r.timestamp >= newest[r.recipient_id, r.group_key] - window
-    }
-    stats = _group_stats(
-        {(r.recipient_id, r.group_key): newest[r.recipient_id, r.group_key] for r in keyed if r.id in members}
-    )
     groups: dict[int, dict[str, Any]] = {}
     for r in rows:
-        found = stats.get((r.recipient_id, r.group_key)) if r.id in members else None
+        group = (r.recipient_id, r.group_key)
+        member = r.unread and r.group_key and group in newest and r.timestamp >= newest[group] - window
+        found = stats.get(group) if member else None
         if found is None:
             groups[r.id] = group_object(key=single_key(r.id), count=1, actors=[r.actor], latest_id=r.id)
         else:
@@ -204,24 +208,26 @@ def _live(queryset: QuerySet) -> QuerySet:
 
 
 def _group_stats(newest: dict[tuple[int, str], Any]) -> dict[tuple[int, str], dict[str, Any]]:
-    """Count, latest id and actors of each (recipient, key) group, given the
-    time of its newest row."""
+    """Count, latest id, actors and newest time of each (recipient, key)
+    group, given the time its window is measured from."""
     if not newest:
         return {}
     rows = _actor_rows(newest)
     names = _actor_names(rows)
     stats: dict[tuple[int, str], dict[str, Any]] = {}
-    for (user_id, key, type_id, object_id), (count, last) in sorted(rows.items(), key=lambda item: -item[1][1]):
-        group = stats.setdefault((user_id, key), {"count": 0, "actors": [], "latest_id": last})
+    for (user_id, key, type_id, object_id), (count, last, time) in sorted(rows.items(), key=lambda item: -item[1][1]):
+        group = stats.setdefault((user_id, key), {"count": 0, "actors": [], "latest_id": last, "newest": time})
         group["count"] += count
+        group["newest"] = max(group["newest"], time)
         name = names.get((type_id, object_id))
         if name is not None and len(group["actors"]) < GROUP_ACTORS and name not in group["actors"]:
             group["actors"].append(name)
     return stats
 
 
-def _actor_rows(newest: dict[tuple[int, str], Any]) -> dict[tuple[int, str, int, str], tuple[int, int]]:
-    """(recipient, key, actor type, actor id) -> (rows, newest id), for the
+def _actor_rows(newest: dict[tuple[int, str], Any]) -> dict[tuple[int, str, int, str], tuple[int, int, Any]]:
+    """(recipient, key, actor type, actor id) -> (rows, newest id, newest
+    time), for the
     rows within each group's window: one query. Groups that share a key and
     a cutoff (a bulk send's) share one condition."""
     window = group_window()
@@ -235,13 +241,13 @@ def _actor_rows(newest: dict[tuple[int, str], Any]) -> dict[tuple[int, str, int,
     values = (
         queryset.order_by()
         .values("recipient_id", "group_key", "actor_content_type_id", "actor_object_id")
-        .annotate(n=Count("id"), last=Max("id"))
-        .values_list("recipient_id", "group_key", "actor_content_type_id", "actor_object_id", "n", "last")
+        .annotate(n=Count("id"), last=Max("id"), time=Max("timestamp"))
+        .values_list("recipient_id", "group_key", "actor_content_type_id", "actor_object_id", "n", "last", "time")
     )
-    return {(u, k, t, o): (n, last) for u, k, t, o, n, last in values}
+    return {(u, k, t, o): (n, last, time) for u, k, t, o, n, last, time in values}
 
 
-def _actor_names(rows: dict[tuple[int, str, int, str], tuple[int, int]]) -> dict[tuple[int, str], str]:
+def _actor_names(rows: dict[tuple[int, str, int, str], tuple[int, int, Any]]) -> dict[tuple[int, str], str]:
     """str() of each actor, one query per actor type (content types come
     from Django's cache)."""
     wanted: dict[int, set[str]] = defaultdict(set)
@@ -255,11 +261,6 @@ def _actor_names(rows: dict[tuple[int, str, int, str], tuple[int, int]]) -> dict
         for obj in model._default_manager.filter(pk__in=object_ids):
             names[type_id, str(obj.pk)] = str(obj)
     return names
-
-
-def _group_actors(entries: list[Entry]) -> dict[tuple[int, str], list[str]]:
-    newest = {(entry.notification.recipient_id, entry.key): entry.notification.timestamp for entry in entries}
-    return {key: group["actors"] for key, group in _group_stats(newest).items()}
 
 
 def group_rows(*, user: Any, notification_id: int) -> QuerySet:
