@@ -95,8 +95,9 @@ def group_entries(*, user: Any, unread_only: bool, offset: int, limit: int, requ
     """
     mine = notifications_of(user=user, request=request)
     same_key = _keyed_unread(mine).filter(group_key=OuterRef("group_key"))
-    newer = same_key.filter(
-        Q(timestamp__gt=OuterRef("timestamp")) | Q(timestamp=OuterRef("timestamp"), id__gt=OuterRef("id"))
+    # The range on timestamp alone lets the index seek; the tie on id filters.
+    newer = same_key.filter(timestamp__gte=OuterRef("timestamp")).filter(
+        Q(timestamp__gt=OuterRef("timestamp")) | Q(id__gt=OuterRef("id"))
     )
     beyond_window = same_key.filter(timestamp__gt=OuterRef("timestamp") + group_window())
     in_group = Q(unread=True) & ~Q(group_key="")
