@@ -262,6 +262,7 @@ def notifications_after(*, user: Any, after: int | None, limit: int) -> dict[str
         overlap_since: datetime = timezone.now() - timedelta(seconds=conf.sync_overlap_seconds)
         late = mine.filter(id__lte=after, timestamp__gte=overlap_since).order_by("id")
         page = sorted([*with_related(late)[:limit], *page], key=lambda n: n.id)
+    # groups builds on this module, so it is imported here, not at the top.
     from notifications.selectors.groups import groups_of, row_of
 
     groups = groups_of([row_of(n) for n in page])
