@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import websockets
@@ -22,6 +23,8 @@ class Follower:
         self.close_code: int | None = None
         self.unread_count: int | None = None
         self.last_sync: int | None = None
+        self.pushed: dict[int, float] = {}  # id -> when its first push arrived (monotonic)
+        self.announcements: list[int] = []
 
     def start(self) -> Follower:
         self.task = asyncio.create_task(self.run())
@@ -49,12 +52,15 @@ class Follower:
                     # As client.js: a count that rises by more than this push
                     # reveals a dropped push in between.
                     item = frame["notification"]
+                    self.pushed.setdefault(item["id"], time.monotonic())
                     fresh = item["id"] not in self.ids
                     self.add(item["id"])
                     expected = None if self.unread_count is None else self.unread_count + int(item["unread"])
                     if fresh and expected is not None and frame["unread_count"] > expected:
                         await self.sync(self.cursor)
                     self.unread_count = frame["unread_count"]
+                elif kind == "announcement":
+                    self.announcements.append(frame["announcement"]["id"])
                 elif kind == "sync":
                     for item in frame["notifications"]:
                         self.add(item["id"])
