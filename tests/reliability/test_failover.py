@@ -9,6 +9,8 @@ recipient's socket (each id once in the client's list, by push or by the
 heartbeat's sync), live pushes resume by themselves within 10 s of Redis
 being back, the announcement and the chat message arrive, no daphne restarts,
 and nothing is logged at ERROR once it has settled.
+
+They run in the PostgreSQL pass (with Redis), as a production site would.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tests.live import Daphne, connect, unexpected_tracebacks
 from tests.reliability.conftest import MASTER_NAME, RedisServer, SentinelSet, wait_for
 from tests.reliability.follower import Follower
 
-pytestmark = [pytest.mark.daphne, pytest.mark.redis]
+pytestmark = [pytest.mark.daphne, pytest.mark.redis, pytest.mark.postgres]
 
 USERS = 16
 PERIOD = 0.25  # one notification to every user per period
