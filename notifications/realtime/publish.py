@@ -20,8 +20,8 @@ On channels-redis with one Redis host, a group whose members are all hubs
 it) is sent to in one round trip either way (``redis_store``).
 
 A send that fails because the layer cannot be reached (Redis down, or a
-Sentinel failover under way) is retried in the background, in order, every
-RETRY_INTERVAL for up to RETRY_SECONDS. Notifications would come back by the
+Sentinel failover under way) is retried in the background, in order, for up
+to RETRY_SECONDS, starting REJOIN_SECONDS after the layer answers again. Notifications would come back by the
 heartbeat's sync anyway, but announcements, chat messages and revocations
 have no such path.
 """
@@ -62,8 +62,9 @@ RETRY_SECONDS = 60.0
 RETRY_INTERVAL = 0.5
 MAX_RETRIED = 10_000
 # A Redis that comes back empty (a shard restarted) has lost the hubs'
-# groups until each hub notices and re-adds them, within WATCH_SECONDS: a
-# retried send to a group without members waits that long for them.
+# groups until each hub notices and re-adds them, within WATCH_SECONDS (or
+# its receive loop's retry, at most a second): retried sends wait this long
+# after the layer answers again.
 REJOIN_SECONDS = 2 * WATCH_SECONDS + 1
 
 
@@ -99,30 +100,40 @@ def _publish_failed(message: dict[str, Any], exc: Exception, retried: bool) -> N
 
 
 class _Retries:
-    """Sends that failed while the layer was unreachable, oldest first, each
-    with the send that failed: ``(deadline, send, group, message)``."""
+    """Sends that failed while the layer was unreachable, oldest first:
+    ``(deadline, send, group, message)``, and what a retrier does next.
 
-    def __init__(self) -> None:
+    Once ``probe()`` (one round trip to every Redis host) answers again, the
+    retrier waits REJOIN_SECONDS before it resends anything, so that every
+    hub has re-added its groups on a Redis that came back empty: a group
+    that only some hubs had re-added would reach only their sockets.
+    """
+
+    def __init__(self, probe: Callable[[], Any]) -> None:
+        self.probe = probe
         self.pending: deque[tuple[float, Any, str, dict[str, Any]]] = deque()
         self.lock = threading.Lock()
         self.running = False
         self.expired = 0
         self.task: asyncio.Task[None] | None = None  # the retrier, on an event loop
-        self.waiting: tuple[int, float] | None = None  # (id of the head, since when) without members
+        self.back_at: float | None = None  # when the layer answered again
+        self.sending: tuple[Any, str, dict[str, Any]] | None = None
 
     def add(self, send: Any, group: str, message: dict[str, Any]) -> bool:
-        """Queue a failed send; True when the caller must start the retrier."""
+        """Queue a failed send; True when the caller must start a retrier."""
         with self.lock:
             if len(self.pending) >= MAX_RETRIED:
                 self.pending.popleft()
                 self.expired += 1
             self.pending.append((time.monotonic() + RETRY_SECONDS, send, group, message))
             start, self.running = not self.running, True
+            if start:
+                self.back_at = None
             return start
 
-    def head(self) -> tuple[Any, str, dict[str, Any]] | None:
-        """The oldest send still worth retrying; None (and the retrier
-        stops) when there is none."""
+    def step(self) -> Callable[[], Any] | float | None:
+        """What the retrier does next: call this (a probe or a send, then
+        ``done``), wait this many seconds, or stop (None: nothing left)."""
         with self.lock:
             now = time.monotonic()
             while self.pending and self.pending[0][0] < now:
@@ -134,64 +145,66 @@ class _Retries:
             if not self.pending:
                 self.running = False
                 return None
-            return self.pending[0][1:]
+            self.sending = None
+            if self.back_at is None:
+                return self.probe
+            if now < self.back_at + REJOIN_SECONDS:
+                return self.back_at + REJOIN_SECONDS - now
+            self.sending = send, group, message = self.pending[0][1:]
+            return functools.partial(send, group, message)
 
-    def sent(self, item: tuple[Any, str, dict[str, Any]], exc: Exception | None = None) -> bool:
-        """Drop ``item`` once sent, or once it failed for good (``exc``);
-        False when it failed only because the layer is still unreachable."""
+    def done(self, exc: Exception | None = None) -> float:
+        """Book the outcome of the last call ``step`` gave; how long to wait
+        before the next step."""
         if exc is not None and _unreachable(exc):
-            return False
+            self.back_at = None
+            return RETRY_INTERVAL
+        if self.sending is None:  # the probe
+            if exc is not None:
+                logger.warning("could not reach the channel layer: %r", exc)
+                return RETRY_INTERVAL
+            self.back_at = time.monotonic()
+            return 0
         if exc is not None:
-            _publish_failed(item[2], exc, retried=False)
+            _publish_failed(self.sending[2], exc, retried=False)
         with self.lock:
-            if self.pending and self.pending[0][1:] == item:
+            if self.pending and self.pending[0][1:] == self.sending:
                 self.pending.popleft()
-        return True
-
-    def wait_for_members(self, item: tuple[Any, str, dict[str, Any]]) -> bool:
-        """Whether ``item``, whose group had no members, may wait longer for
-        them (REJOIN_SECONDS); if not, it is dropped as sent to nobody."""
-        now = time.monotonic()
-        if self.waiting is None or self.waiting[0] != id(item[2]):
-            self.waiting = (id(item[2]), now)
-        if now - self.waiting[1] < REJOIN_SECONDS:
-            return True
-        return not self.sent(item)
+        return 0
 
 
-_loop_retries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Retries] = weakref.WeakKeyDictionary()
+_layer_retries: weakref.WeakKeyDictionary[Any, _Retries] = weakref.WeakKeyDictionary()
 
 
 async def _retry(retries: _Retries) -> None:
     """Send the failed sends again, in order, until they go through or expire."""
-    while (item := retries.head()) is not None:
-        send, group, message = item
+    while (step := retries.step()) is not None:
+        if not callable(step):
+            await asyncio.sleep(step)
+            continue
         try:
-            joined = await send(group, message)
+            await step()
+            pause = retries.done()
         except Exception as exc:
-            if not retries.sent(item, exc):
-                await asyncio.sleep(RETRY_INTERVAL)
-            continue
-        if joined is False and retries.wait_for_members(item):
-            await asyncio.sleep(RETRY_INTERVAL)
-            continue
-        retries.sent(item)
+            pause = retries.done(exc)
+        await asyncio.sleep(pause)
 
 
-async def _send_if_joined(layer: Any, group: str, message: dict[str, Any]) -> bool:
-    """A retried send on channels-redis: False, sending nothing, while the
-    group has no members (see REJOIN_SECONDS)."""
-    if not await redis_store.groups_with_members(layer, [group]):
-        return False
-    await redis_store.group_send(layer, group, message)
-    return True
+async def _reach(layer: Any) -> None:
+    """One round trip to each Redis host of a channels-redis layer."""
+    if redis_store.is_channels_redis(layer):
+        for index in range(len(layer.hosts)):
+            await layer.connection(index).ping()
 
 
-def _retry_later(send: Callable[[str, dict[str, Any]], Awaitable[Any]], group: str, message: dict[str, Any]) -> None:
-    loop = asyncio.get_running_loop()
-    retries = _loop_retries.setdefault(loop, _Retries())
+def _retry_later(
+    layer: Any, send: Callable[[str, dict[str, Any]], Awaitable[Any]], group: str, message: dict[str, Any]
+) -> None:
+    retries = _layer_retries.get(layer)
+    if retries is None:
+        retries = _layer_retries[layer] = _Retries(functools.partial(_reach, layer))
     if retries.add(send, group, message):
-        retries.task = loop.create_task(_retry(retries), name="realtime-publish-retry")
+        retries.task = asyncio.get_running_loop().create_task(_retry(retries), name="realtime-publish-retry")
 
 
 async def apublish(events: Iterable[Event], *, alias: str = "default", layer: Any = None) -> None:
@@ -200,10 +213,9 @@ async def apublish(events: Iterable[Event], *, alias: str = "default", layer: An
     layer = layer or get_channel_layer(alias)
     if layer is None:
         return
-    group_send = resend = layer.group_send
+    group_send = layer.group_send
     if redis_store.is_channels_redis(layer):
         group_send = functools.partial(redis_store.group_send, layer)
-        resend = functools.partial(_send_if_joined, layer)
     for group, message in _layer_messages(events):
         try:
             await group_send(group, message)
@@ -211,7 +223,7 @@ async def apublish(events: Iterable[Event], *, alias: str = "default", layer: An
             retried = _unreachable(exc)
             _publish_failed(message, exc, retried)
             if retried:
-                _retry_later(resend, group, message)
+                _retry_later(layer, group_send, group, message)
 
 
 class _Publisher:
@@ -223,7 +235,7 @@ class _Publisher:
         self.layer = channel_layers.make_backend(alias)
         self.sync: redis_store.SyncClient | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.retries = _Retries()
+        self.retries = _Retries(self._reach)
         if redis_store.is_channels_redis(self.layer):
             self.sync = redis_store.SyncClient(self.layer, timeout=PUBLISH_TIMEOUT)
         else:
@@ -240,23 +252,25 @@ class _Publisher:
             except Exception as exc:
                 retried = _unreachable(exc)
                 _publish_failed(message, exc, retried)
-                if retried and self.retries.add(self.sync.group_send_if_joined, group, message):
+                if retried and self.retries.add(self.sync.group_send, group, message):
                     threading.Thread(target=self._retry, name="realtime-publish-retry", daemon=True).start()
+
+    def _reach(self) -> None:
+        for client in self.sync.clients if self.sync else ():
+            client.ping()
 
     def _retry(self) -> None:
         """As ``_retry``, on a thread of its own."""
-        while (item := self.retries.head()) is not None:
-            send, group, message = item
+        while (step := self.retries.step()) is not None:
+            if not callable(step):
+                time.sleep(step)
+                continue
             try:
-                joined = send(group, message)
+                step()
+                pause = self.retries.done()
             except Exception as exc:
-                if not self.retries.sent(item, exc):
-                    time.sleep(RETRY_INTERVAL)
-                continue
-            if joined is False and self.retries.wait_for_members(item):
-                time.sleep(RETRY_INTERVAL)
-                continue
-            self.retries.sent(item)
+                pause = self.retries.done(exc)
+            time.sleep(pause)
 
     def live_groups(self, groups: list[str]) -> set[str] | None:
         if self.sync is None:

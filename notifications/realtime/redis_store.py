@@ -325,13 +325,6 @@ class SyncClient:
             if over_capacity:
                 logger.info("%s of %s channels over capacity in group %s", over_capacity, len(channels), group)
 
-    def group_send_if_joined(self, group: str, message: dict[str, Any]) -> bool:
-        """``group_send``, unless the group has no members: then False."""
-        if not self.groups_with_members([group]):
-            return False
-        self.group_send(group, message)
-        return True
-
     def groups_with_members(self, groups: Iterable[str], *, size: int = GROUPS_PER_SCRIPT) -> set[str]:
         """As the module's ``groups_with_members``."""
         found: set[str] = set()
