@@ -48,6 +48,7 @@ bench: $(VENV)/.test-deps
 	$(BIN)/python bench/storm.py --users 5000 --processes 2 --spread 10
 	$(BIN)/python bench/bulk.py --users 10000 --connected 2000 --processes 2 --rounds 3
 	$(BIN)/python bench/idle.py --users 10000 --processes 2 --seconds 60
+	$(BIN)/python bench/balanced.py --users 4000 --processes 8 --rounds 3 --rate 100 --seconds 10
 
 ## A few seconds per scenario at 1,000 users; fails if a frame was lost. CI runs it as a smoke test.
 bench-quick: $(VENV)/.test-deps
