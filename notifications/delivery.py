@@ -39,8 +39,10 @@ def notifications_created(notifications: list[Any], *, using: str, alike: bool =
 
 def _push_created(notifications: list[Any], alike: bool = False) -> None:
     shared = selectors.shared_payload(notifications) if alike and len(notifications) > MULTICAST_THRESHOLD else None
+    # A notification lost to a Redis outage comes back by the heartbeat's
+    # sync, so a failed push is not retried.
     if shared is not None:
-        publish(_created_events(shared, notifications))
+        publish(_created_events(shared, notifications), retry=False)
         return
     notifications = _connected_only(notifications)
     if not notifications:
@@ -51,7 +53,7 @@ def _push_created(notifications: list[Any], alike: bool = False) -> None:
         _frame_event(n.recipient_id, protocol.notification(payload=payload, unread_count=counts[n.recipient_id]))
         for n, payload in zip(notifications, payloads, strict=True)
     ]
-    publish(events)
+    publish(events, retry=False)
 
 
 def _created_events(shared: dict[str, Any], notifications: list[Any]) -> list[Event]:

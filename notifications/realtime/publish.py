@@ -21,9 +21,9 @@ it) is sent to in one round trip either way (``redis_store``).
 
 A send that fails because the layer cannot be reached (Redis down, or a
 Sentinel failover under way) is retried in the background, in order, for up
-to RETRY_SECONDS, starting REJOIN_SECONDS after the layer answers again. Notifications would come back by the
-heartbeat's sync anyway, but announcements, chat messages and revocations
-have no such path.
+to RETRY_SECONDS, starting REJOIN_SECONDS after the layer answers again. Notifications come back by the heartbeat's
+sync and are not retried (``retry=False``); announcements, chat messages and
+revocations have no such path.
 """
 
 from __future__ import annotations
@@ -207,9 +207,12 @@ def _retry_later(
         retries.task = asyncio.get_running_loop().create_task(_retry(retries), name="realtime-publish-retry")
 
 
-async def apublish(events: Iterable[Event], *, alias: str = "default", layer: Any = None) -> None:
+async def apublish(events: Iterable[Event], *, alias: str = "default", layer: Any = None, retry: bool = True) -> None:
     """Send each event to its group. Logs and swallows layer failures, and
-    retries the sends that failed because the layer was unreachable."""
+    retries the sends that failed because the layer was unreachable, unless
+    ``retry`` is False: for events that clients recover another way (a
+    notification, by the heartbeat's sync) or that are stale when late
+    (typing)."""
     layer = layer or get_channel_layer(alias)
     if layer is None:
         return
@@ -220,7 +223,7 @@ async def apublish(events: Iterable[Event], *, alias: str = "default", layer: An
         try:
             await group_send(group, message)
         except Exception as exc:
-            retried = _unreachable(exc)
+            retried = retry and _unreachable(exc)
             _publish_failed(message, exc, retried)
             if retried:
                 _retry_later(layer, group_send, group, message)
@@ -242,15 +245,15 @@ class _Publisher:
             self.loop = asyncio.new_event_loop()
             threading.Thread(target=self.loop.run_forever, name="realtime-publisher", daemon=True).start()
 
-    def publish(self, events: list[Event]) -> None:
+    def publish(self, events: list[Event], retry: bool) -> None:
         if self.sync is None:
-            _wait(apublish(events, layer=self.layer), self.loop, f"publishing {len(events)} events")
+            _wait(apublish(events, layer=self.layer, retry=retry), self.loop, f"publishing {len(events)} events")
             return
         for group, message in _layer_messages(events):
             try:
                 self.sync.group_send(group, message)
             except Exception as exc:
-                retried = _unreachable(exc)
+                retried = retry and _unreachable(exc)
                 _publish_failed(message, exc, retried)
                 if retried and self.retries.add(self.sync.group_send, group, message):
                     threading.Thread(target=self._retry, name="realtime-publish-retry", daemon=True).start()
@@ -333,21 +336,22 @@ def _wait(coroutine: Any, loop: asyncio.AbstractEventLoop, doing: str) -> Any:
         return None
 
 
-def publish(events: list[Event], *, alias: str = "default") -> None:
-    """Send events from sync code and wait (bounded) until they are sent."""
+def publish(events: list[Event], *, alias: str = "default", retry: bool = True) -> None:
+    """Send events from sync code and wait (bounded) until they are sent;
+    ``retry`` as in ``apublish``."""
     if not events:
         return
     target = _layer_loop(alias)
     if target is None:
         return
     if isinstance(target, _Publisher):
-        target.publish(events)
+        target.publish(events, retry)
         return
     loop, layer, may_wait = target
     if not may_wait:
-        loop.create_task(apublish(events, layer=layer))
+        loop.create_task(apublish(events, layer=layer, retry=retry))
         return
-    _wait(apublish(events, layer=layer), loop, f"publishing {len(events)} events")
+    _wait(apublish(events, layer=layer, retry=retry), loop, f"publishing {len(events)} events")
 
 
 async def groups_with_members(layer: Any, groups: list[str]) -> set[str] | None:
