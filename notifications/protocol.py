@@ -1,7 +1,7 @@
 """Protocol v1 of /ws/notifications/: the only code that knows the wire format.
 
 Server frames are built here; client frames are validated here. Group names
-live here too. DESIGN.md and docs/protocol.md describe the frames.
+live here too. docs/protocol.md describes the frames.
 """
 
 from __future__ import annotations

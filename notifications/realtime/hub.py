@@ -4,7 +4,7 @@ The Channels tutorial puts every socket in a channel-layer group, so one
 broadcast costs one layer message and one consumer dispatch per socket. The
 hub instead subscribes once per group for the whole process (one event loop),
 and when an event arrives it encodes the frame once and writes it to every
-local socket in that group. DESIGN.md has the measurements.
+local socket in that group. docs/benchmarks.md has the measurements.
 
 Events published to a group are plain channel-layer messages carrying the
 ``group`` they were sent to and either a ready ``frame`` (sent as-is to every
