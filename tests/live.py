@@ -197,6 +197,25 @@ async def connect(
     return Socket(connection)
 
 
+async def rung(socket: Any, verb: str, timeout: float) -> dict[str, Any]:
+    """What the page's client does: take a pushed notification, or sync when
+    a heartbeat shows an id it lacks. Returns the notification."""
+    last_id = None
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await socket.recv())
+            if frame["type"] == "hello":
+                last_id = frame["last_id"] or 0
+            elif frame["type"] == "heartbeat" and (frame["last_id"] or 0) > (last_id or 0):
+                await socket.send(json.dumps({"type": "sync", "after": last_id}))
+            elif frame["type"] == "notification" and frame["notification"]["verb"] == verb:
+                return frame["notification"]
+            elif frame["type"] == "sync":
+                for item in frame["notifications"]:
+                    if item["verb"] == verb:
+                        return item
+
+
 def http_login(server: Daphne, username: str) -> tuple[Any, dict[str, str]]:
     """Log in through the real login form; returns (opener, cookies)."""
     jar = CookieJar()

@@ -10,7 +10,7 @@ import pytest
 from channels.db import database_sync_to_async as sync_to_async
 
 from tests import factories
-from tests.live import ROOT
+from tests.live import ROOT, rung
 
 pytestmark = pytest.mark.daphne
 
@@ -35,28 +35,12 @@ def send_from_another_process(server, verb: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-async def received(socket, verb: str, timeout: float) -> dict:
-    """As the page's client: sync after a heartbeat that shows a newer id."""
-    async with asyncio.timeout(timeout):
-        last_id = 0
-        while True:
-            frame = await socket.frame(skip=())
-            if frame["type"] == "hello":
-                last_id = frame["last_id"] or 0
-            elif frame["type"] == "heartbeat" and (frame["last_id"] or 0) > last_id:
-                await socket.send({"type": "sync", "after": last_id})
-            elif frame["type"] == "sync":
-                for item in frame["notifications"]:
-                    if item["verb"] == verb:
-                        return item
-
-
 async def test_a_send_from_another_process_reaches_the_socket_within_the_watch_interval(daphne, ws_client):
     server = await asyncio.to_thread(daphne)  # the in-memory layer
     alice = await sync_to_async(factories.user)("alice")
     socket = await ws_client(server, alice)
     await asyncio.to_thread(send_from_another_process, server, "from the shell")
-    item = await received(socket, "from the shell", timeout=5)
+    item = await rung(socket.connection, "from the shell", timeout=5)
     assert item["actor"] == "alice"
     await socket.close()
 
@@ -68,7 +52,7 @@ async def test_on_postgresql_the_commit_wakes_the_watch_at_once(daphne, ws_clien
     alice = await sync_to_async(factories.user)("alice")
     socket = await ws_client(server, alice)
     await asyncio.to_thread(send_from_another_process, server, "woken")
-    item = await received(socket, "woken", timeout=10)
+    item = await rung(socket.connection, "woken", timeout=10)
     assert item["actor"] == "alice"
     await socket.close()
 

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from tests.live import ROOT, free_port, wait_listening
-from tests.test_quickstart import Browser, rung
+from tests.live import ROOT, free_port, rung, wait_listening
+from tests.test_quickstart import Browser, run
 
 pytestmark = [pytest.mark.packaging, pytest.mark.daphne]
 
@@ -69,39 +69,20 @@ async def test_a_notify_send_and_an_announce_from_other_processes_reach_the_make
         ) as socket:
             hello = json.loads(await asyncio.wait_for(socket.recv(), 10))
             assert hello["type"] == "hello"
-            sent = await asyncio.to_thread(
-                subprocess.run,
-                [
-                    str(checkout / ".venv" / "bin" / "python"),
-                    "manage.py",
-                    "shell",
-                    "-c",
-                    "from django.contrib.auth.models import User; from notifications.signals import notify;"
-                    "alice = User.objects.get(username='alice');"
-                    "notify.send(User.objects.get(username='bob'), recipient=alice, verb='pinged from the shell')",
-                ],
-                cwd=checkout,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
+            python = str(checkout / ".venv" / "bin" / "python")
+            send = (
+                "from django.contrib.auth.models import User; from notifications.signals import notify;"
+                "alice = User.objects.get(username='alice');"
+                "notify.send(User.objects.get(username='bob'), recipient=alice, verb='pinged from the shell')"
             )
-            assert sent.returncode == 0, sent.stderr
+            await asyncio.to_thread(run, python, "manage.py", "shell", "-c", send, cwd=checkout, env=env, timeout=60)
             started = time.monotonic()
             notification = await rung(socket, "pinged from the shell", timeout=2)
             assert notification["actor"] == "bob", notification
             print(f"rang {time.monotonic() - started:.2f} s after the shell exited")
 
-            announced = await asyncio.to_thread(
-                subprocess.run,
-                [str(checkout / ".venv" / "bin" / "python"), "manage.py", "announce", "Deploy at noon"],
-                cwd=checkout,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert announced.returncode == 0, announced.stderr
+            announce = (python, "manage.py", "announce", "Deploy at noon")
+            await asyncio.to_thread(run, *announce, cwd=checkout, env=env, timeout=60)
             async with asyncio.timeout(2):
                 while (frame := json.loads(await socket.recv()))["type"] != "announcement":
                     pass

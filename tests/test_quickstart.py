@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_REDIS_URL, need, redis_available
-from tests.live import ROOT, free_port, wait_listening
+from tests.live import ROOT, free_port, rung, wait_listening
 
 pytestmark = [pytest.mark.packaging, pytest.mark.daphne]
 
@@ -151,25 +151,6 @@ class Browser:
 
     def cookie_header(self) -> str:
         return "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.jar)
-
-
-async def rung(socket: Any, verb: str, timeout: float) -> dict[str, Any]:
-    """What the page's client does: take a pushed notification, or sync when
-    a heartbeat shows an id it lacks. Returns the notification."""
-    last_id = None
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await socket.recv())
-            if frame["type"] == "hello":
-                last_id = frame["last_id"] or 0
-            elif frame["type"] == "heartbeat" and (frame["last_id"] or 0) > (last_id or 0):
-                await socket.send(json.dumps({"type": "sync", "after": last_id}))
-            elif frame["type"] == "notification" and frame["notification"]["verb"] == verb:
-                return frame["notification"]
-            elif frame["type"] == "sync":
-                for item in frame["notifications"]:
-                    if item["verb"] == verb:
-                        return item
 
 
 @pytest.mark.parametrize("variant", ["as-written", "postgresql-no-redis", "redis"])
