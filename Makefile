@@ -56,6 +56,7 @@ bench: $(VENV)/.test-deps
 	-$(BIN)/python bench/crossprocess.py --users 20 --rate 5 --seconds 10
 	-BENCH_DATABASE_URL=$${BENCH_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/bench} \
 	$(BIN)/python bench/crossprocess.py --users 20 --rate 5 --seconds 10
+	-$(BIN)/python bench/grouping.py --notifications 100000 --groups 1000 --users 10000 --connected 2000 --processes 2 --rounds 3
 	$(BIN)/python bench/report.py
 
 ## A few seconds per scenario at 1,000 users; fails if a frame was lost. CI runs it as a smoke test.

@@ -40,7 +40,19 @@ DEFAULTS: dict[str, Any] = {
     "ABUSE_COOLDOWN_SECONDS": 3,
     "BULK_CREATE_BATCH_SIZE": 1000,
     "TRIGGERS_MODULE": "live",
+    # Seen and grouping.
+    "BADGE": "unseen",
+    "BADGE_COUNTS_GROUPS": False,
+    "GROUP_WINDOW_SECONDS": 24 * 60 * 60,
 }
+
+
+class Badge:
+    """What the bell's badge counts (the BADGE key)."""
+
+    UNSEEN = "unseen"
+    UNREAD = "unread"
+    CHOICES = (UNSEEN, UNREAD)
 
 
 def abuse_cooldown(setting: str, value: Any) -> float:
@@ -153,6 +165,21 @@ class NotificationsConf:
     @property
     def triggers_module(self) -> str:
         return str(self._get("TRIGGERS_MODULE"))
+
+    @property
+    def badge(self) -> str:
+        value = self._get("BADGE")
+        if value not in Badge.CHOICES:
+            raise ImproperlyConfigured(f"{SETTING}['BADGE'] must be one of {Badge.CHOICES}, not {value!r}.")
+        return value
+
+    @property
+    def badge_counts_groups(self) -> bool:
+        return bool(self._get("BADGE_COUNTS_GROUPS"))
+
+    @property
+    def group_window_seconds(self) -> int:
+        return self._positive_int("GROUP_WINDOW_SECONDS")
 
 
 conf = NotificationsConf()

@@ -60,11 +60,16 @@ async def push_created(hub: Hub, event: dict[str, Any]) -> None:
     local = [(user_id, pk) for user_id, pk in zip(event["recipients"], event["ids"], strict=True) if user_id in here]
     if not local:
         return
-    counts = await database_sync_to_async(selectors.badge_counts)(user_ids={user_id for user_id, _ in local})
-    payloads = selectors.payload_copies(event["shared"], [pk for _, pk in local])
+    shared = event["shared"]
+    rows = [selectors.copy_row(shared, event.get("group_key", ""), user_id, pk) for user_id, pk in local]
+    counts, groups = await database_sync_to_async(selectors.badges_and_groups)(rows)
+    payloads = selectors.payload_copies(shared, [pk for _, pk in local])
     await hub.write_frames(
-        (protocol.user_group(user_id), protocol.notification(payload=payload, unread_count=counts[user_id]))
-        for (user_id, _), payload in zip(local, payloads, strict=True)
+        (
+            protocol.user_group(user_id),
+            protocol.notification(payload=payload, group=groups[pk], **counts[user_id]._asdict()),
+        )
+        for (user_id, pk), payload in zip(local, payloads, strict=True)
     )
 
 
@@ -216,7 +221,14 @@ class NotificationConsumer(RealtimeConsumer):
             raise FrameError(ErrorCode.NOT_FOUND, "No such notification.") from None
 
     async def handle_mark_read(self, frame: dict[str, Any]) -> None:
-        await self._own(services.notification_mark_read, frame)
+        if protocol.whole_group(frame):
+            await self._own(services.notification_group_mark_read, frame)
+        else:
+            await self._own(services.notification_mark_read, frame)
+
+    async def handle_mark_seen(self, frame: dict[str, Any]) -> None:
+        up_to = protocol.up_to(frame)
+        await database_sync_to_async(services.notifications_mark_seen)(user=self.user, up_to=up_to)
 
     async def handle_mark_unread(self, frame: dict[str, Any]) -> None:
         await self._own(services.notification_mark_unread, frame)

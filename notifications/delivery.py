@@ -70,10 +70,14 @@ def _push_created(notifications: list[Any], alike: bool = False) -> None:
     notifications = _connected_only(notifications)
     if not notifications:
         return
-    counts = selectors.badge_counts(user_ids={n.recipient_id for n in notifications})
+    counts = selectors.badges(user_ids={n.recipient_id for n in notifications})
     payloads = selectors.notification_payloads(notifications, alike=alike)
+    groups = selectors.groups_of([selectors.row_of(n) for n in notifications])
     events = [
-        _frame_event(n.recipient_id, protocol.notification(payload=payload, unread_count=counts[n.recipient_id]))
+        _frame_event(
+            n.recipient_id,
+            protocol.notification(payload=payload, group=groups[n.pk], **counts[n.recipient_id]._asdict()),
+        )
         for n, payload in zip(notifications, payloads, strict=True)
     ]
     publish(events)
@@ -93,6 +97,7 @@ def _created_events(shared: dict[str, Any], notifications: list[Any]) -> list[Ev
         event = {
             "type": protocol.CREATED_EVENT,
             "shared": shared,
+            "group_key": chunk[0].group_key,
             "recipients": [n.recipient_id for n in chunk],
             "ids": [n.pk for n in chunk],
         }
@@ -124,17 +129,33 @@ def notifications_changed(kind: str, rows: list[tuple[int, int]], *, everything:
 
 
 def _push_changed(kind: str, by_user: dict[int, list[int]], everything: bool) -> None:
-    counts = selectors.badge_counts(user_ids=by_user)
+    counts = selectors.badges(user_ids=by_user)
     events: list[Event] = []
     for user_id, ids in by_user.items():
         if everything:
-            events.append(_frame_event(user_id, protocol.changed(kind, ids=None, unread_count=counts[user_id])))
+            events.append(_frame_event(user_id, protocol.changed(kind, ids=None, **counts[user_id]._asdict())))
             continue
         ids.sort()
         for start in range(0, len(ids), IDS_PER_FRAME):
-            frame = protocol.changed(kind, ids=ids[start : start + IDS_PER_FRAME], unread_count=counts[user_id])
+            frame = protocol.changed(kind, ids=ids[start : start + IDS_PER_FRAME], **counts[user_id]._asdict())
             events.append(_frame_event(user_id, frame))
     publish(events)
+
+
+def notifications_seen(up_to: dict[int, int], *, using: str) -> None:
+    """After commit, tell every socket of each user (user id -> newest id
+    seen) that the badge's unseen count changed."""
+    transaction.on_commit(lambda: _push_seen(up_to), using=using, robust=True)
+
+
+def _push_seen(up_to: dict[int, int]) -> None:
+    counts = selectors.badges(user_ids=up_to)
+    publish(
+        [
+            _frame_event(user_id, protocol.seen(up_to=newest, unseen_count=counts[user_id].unseen_count))
+            for user_id, newest in up_to.items()
+        ]
+    )
 
 
 def announcement_event(announcement: Any) -> Event:
@@ -161,8 +182,9 @@ def announcement_published(announcement: Any) -> None:
 
 def announcement_dismissed(*, user_id: int, announcement_id: int) -> None:
     def push() -> None:
-        count = selectors.badge_counts(user_ids=[user_id])[user_id]
-        publish([_frame_event(user_id, protocol.dismissed(announcement_id=announcement_id, unread_count=count))])
+        counts = selectors.badges(user_ids=[user_id])[user_id]
+        frame = protocol.dismissed(announcement_id=announcement_id, **counts._asdict())
+        publish([_frame_event(user_id, frame)])
 
     transaction.on_commit(push, robust=True)
 

@@ -37,16 +37,24 @@ def user_id_of(group: str) -> int | None:
 # Server frames --------------------------------------------------------------------
 
 
+def _with_unseen(frame: dict[str, Any], unseen_count: int | None) -> dict[str, Any]:
+    """``unseen_count`` is optional on the wire: old clients ignore it."""
+    if unseen_count is not None:
+        frame["unseen_count"] = unseen_count
+    return frame
+
+
 def hello(
     *,
     user_id: int,
     unread_count: int,
+    unseen_count: int | None = None,
     last_id: int | None,
     heartbeat: int,
     announcements: list[dict[str, Any]],
     server_time: str,
 ) -> dict[str, Any]:
-    return {
+    frame = {
         "type": "hello",
         "version": VERSION,
         "user": user_id,
@@ -56,36 +64,54 @@ def hello(
         "announcements": announcements,
         "server_time": server_time,
     }
+    return _with_unseen(frame, unseen_count)
 
 
 def announcement(*, payload: dict[str, Any]) -> dict[str, Any]:
     return {"type": "announcement", "announcement": payload}
 
 
-def dismissed(*, announcement_id: int, unread_count: int) -> dict[str, Any]:
-    return {"type": "dismissed", "announcement": announcement_id, "unread_count": unread_count}
+def dismissed(*, announcement_id: int, unread_count: int, unseen_count: int | None = None) -> dict[str, Any]:
+    frame = {"type": "dismissed", "announcement": announcement_id, "unread_count": unread_count}
+    return _with_unseen(frame, unseen_count)
 
 
-def notification(*, payload: dict[str, Any], unread_count: int) -> dict[str, Any]:
-    return {"type": "notification", "notification": payload, "unread_count": unread_count}
+def notification(
+    *,
+    payload: dict[str, Any],
+    unread_count: int,
+    unseen_count: int | None = None,
+    group: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``group``: the entry the row belongs to, ``{key, count, actors,
+    latest_id}`` (selectors.group_object)."""
+    frame = {"type": "notification", "notification": payload, "unread_count": unread_count}
+    if group is not None:
+        frame["group"] = group
+    return _with_unseen(frame, unseen_count)
+
+
+def seen(*, up_to: int, unseen_count: int) -> dict[str, Any]:
+    """The user had everything up to ``up_to`` in view, in some tab."""
+    return {"type": "seen", "up_to": up_to, "unseen_count": unseen_count}
 
 
 def sync(*, notifications: list[dict[str, Any]], complete: bool, last_id: int | None) -> dict[str, Any]:
     return {"type": "sync", "notifications": notifications, "complete": complete, "last_id": last_id}
 
 
-def changed(kind: str, *, ids: list[int] | None, unread_count: int) -> dict[str, Any]:
+def changed(kind: str, *, ids: list[int] | None, unread_count: int, unseen_count: int | None = None) -> dict[str, Any]:
     """``read``, ``unread`` or ``deleted``; ``ids=None`` means all of them."""
     frame: dict[str, Any] = {"type": kind, "unread_count": unread_count}
     if ids is None:
         frame["all"] = True
     else:
         frame["ids"] = ids
-    return frame
+    return _with_unseen(frame, unseen_count)
 
 
-def heartbeat(*, last_id: int | None, unread_count: int) -> dict[str, Any]:
-    return {"type": "heartbeat", "last_id": last_id, "unread_count": unread_count}
+def heartbeat(*, last_id: int | None, unread_count: int, unseen_count: int | None = None) -> dict[str, Any]:
+    return _with_unseen({"type": "heartbeat", "last_id": last_id, "unread_count": unread_count}, unseen_count)
 
 
 PONG = {"type": "pong"}
@@ -104,6 +130,19 @@ def notification_id(frame: dict[str, Any], field: str = "id") -> int:
 
 def announcement_id(frame: dict[str, Any]) -> int:
     return notification_id(frame, "announcement")
+
+
+def up_to(frame: dict[str, Any]) -> int:
+    """``up_to`` of a mark_seen frame: the newest id the user has in view."""
+    return notification_id(frame, "up_to")
+
+
+def whole_group(frame: dict[str, Any]) -> bool:
+    """``group`` of a mark_read frame: true marks every row of the id's group."""
+    value = frame.get("group", False)
+    if not isinstance(value, bool):
+        raise FrameError(ErrorCode.BAD_FIELD, "'group' must be true or false.")
+    return value
 
 
 def sync_after(frame: dict[str, Any]) -> int | None:

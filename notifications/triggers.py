@@ -65,6 +65,7 @@ class Notice:
     level: str = "info"
     description: str | None = None
     public: bool = True
+    group_key: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -96,6 +97,7 @@ def _run(receiver: Callable[..., Any], instance: models.Model, *args: Any) -> No
                     level=notice.level,
                     description=notice.description,
                     public=notice.public,
+                    group_key=notice.group_key,
                     extra={"data": notice.data} if notice.data else None,
                 )
     except Exception:

@@ -15,11 +15,11 @@ from django.utils.encoding import iri_to_uri
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from django.views.generic import ListView
+from django.views.generic import ListView, TemplateView
 
 from notifications import selectors, services
 from notifications.conf import conf
-from notifications.helpers import get_notification_list, invalidate_unread_count_cache
+from notifications.helpers import get_notification_list, get_num_to_fetch, invalidate_unread_count_cache
 from notifications.utils import slug2id
 
 
@@ -45,6 +45,41 @@ class NotificationViewList(LoginRequiredMixin, ListView):
             user=self.request.user, unread_only=self.unread_only, with_read_state=True
         )
         return context
+
+
+class GroupedNotificationsList(LoginRequiredMixin, TemplateView):
+    """The inbox with groups: "bob and 3 others commented on Design doc" is
+    one entry (selectors.group_entries). ``?page=`` pages through entries;
+    there is no page count, since counting entries means grouping all rows."""
+
+    template_name = "notifications/groups.html"
+    unread_only = False
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        try:
+            page = max(1, int(self.request.GET.get("page", 1)))
+        except ValueError:
+            page = 1
+        per_page = conf.paginate_by
+        entries = selectors.group_entries(
+            user=self.request.user,
+            unread_only=self.unread_only,
+            offset=(page - 1) * per_page,
+            limit=per_page + 1,
+            request=self.request,
+        )
+        context.update(
+            entries=entries[:per_page],
+            page=page,
+            has_next=len(entries) > per_page,
+            unread_only=self.unread_only,
+        )
+        return context
+
+
+class UnreadGroupedNotificationsList(GroupedNotificationsList):
+    unread_only = True
 
 
 class AllNotificationsList(NotificationViewList):
@@ -80,6 +115,7 @@ def _own_action(service: Any, default: str) -> Any:
 
 
 mark_as_read = _own_action(services.notification_mark_read, "notifications:unread")
+mark_group_as_read = _own_action(services.notification_group_mark_read, "notifications:unread_groups")
 mark_as_unread = _own_action(services.notification_mark_unread, "notifications:unread")
 delete = _own_action(services.notification_delete, "notifications:all")
 
@@ -109,6 +145,34 @@ def live_unread_notification_list(request: HttpRequest) -> JsonResponse:
             "unread_count": selectors.unread_count(user=request.user, request=request),
             "unread_list": unread_list,
         }
+    )
+
+
+@never_cache
+def live_unseen_notification_count(request: HttpRequest) -> JsonResponse:
+    """The unseen count, beside django-notifications' unread count."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"unseen_count": 0})
+    return JsonResponse({"unseen_count": selectors.unseen_count(user=request.user, request=request)})
+
+
+@never_cache
+def live_notification_groups(request: HttpRequest) -> JsonResponse:
+    """The newest ``?max=`` entries of the grouped inbox (``?unread=1``: of
+    the unread ones): each a notification item, the newest of its group,
+    with a ``group`` object, as ``sync`` items carry."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"groups": []})
+    entries = selectors.group_entries(
+        user=request.user,
+        unread_only=request.GET.get("unread") in {"1", "true"},
+        offset=0,
+        limit=get_num_to_fetch(request),
+        request=request,
+    )
+    items = selectors.notification_payloads([entry.notification for entry in entries], request)
+    return JsonResponse(
+        {"groups": [{**item, "group": entry.as_group()} for entry, item in zip(entries, items, strict=True)]}
     )
 
 

@@ -259,6 +259,7 @@ async def test_sockets_get_their_audiences_announcements_and_dismiss_everywhere(
             "type": "dismissed",
             "announcement": everyone.pk,
             "unread_count": 0,
+            "unseen_count": 0,
         }
     staff_only = await database_sync_to_async(Announcement.objects.get)(title="Staff only")
     await plain_tab.send_json_to({"type": "dismiss", "announcement": staff_only.pk})

@@ -59,6 +59,7 @@ async def test_hello_is_the_snapshot(people):
         "version": 1,
         "user": alice.pk,
         "unread_count": 2,
+        "unseen_count": 2,
         "last_id": created[0].id,
         "heartbeat": 25,
         "announcements": [],
@@ -112,16 +113,16 @@ async def test_mark_read_in_one_tab_updates_the_others(people):
         await frame(s, "notification")
     await second.send_json_to({"type": "mark_read", "id": one.id})
     for s in (first, second):
-        assert await frame(s, "read") == {"type": "read", "ids": [one.id], "unread_count": 1}
+        assert await frame(s, "read") == {"type": "read", "ids": [one.id], "unread_count": 1, "unseen_count": 1}
     await second.send_json_to({"type": "mark_unread", "id": one.id})
     for s in (first, second):
-        assert await frame(s, "unread") == {"type": "unread", "ids": [one.id], "unread_count": 2}
+        assert await frame(s, "unread") == {"type": "unread", "ids": [one.id], "unread_count": 2, "unseen_count": 2}
     await first.send_json_to({"type": "mark_all_read"})
     for s in (first, second):
-        assert await frame(s, "read") == {"type": "read", "all": True, "unread_count": 0}
+        assert await frame(s, "read") == {"type": "read", "all": True, "unread_count": 0, "unseen_count": 0}
     await first.send_json_to({"type": "delete", "id": two.id})
     for s in (first, second):
-        assert await frame(s, "deleted") == {"type": "deleted", "ids": [two.id], "unread_count": 0}
+        assert await frame(s, "deleted") == {"type": "deleted", "ids": [two.id], "unread_count": 0, "unseen_count": 0}
     assert not await database_sync_to_async(Notification.objects.filter(id=two.id).exists)()
     for s in (first, second):
         await s.disconnect()
@@ -363,7 +364,7 @@ async def test_heartbeat_carries_the_newest_id_and_count(people, settings):
         verb="dropped",
     )
     beat = await frame(socket, "heartbeat", timeout=3)
-    assert beat == {"type": "heartbeat", "last_id": created.id, "unread_count": 1}
+    assert beat == {"type": "heartbeat", "last_id": created.id, "unread_count": 1, "unseen_count": 1}
     await socket.disconnect()
 
 
@@ -399,9 +400,19 @@ async def test_admin_edits_reach_open_tabs(people):
         admin.delete_queryset(request, Notification.objects.filter(pk=created.pk))
 
     await database_sync_to_async(admin_actions)()
-    assert await frame(socket, "read") == {"type": "read", "ids": [created.id], "unread_count": 0}
-    assert await frame(socket, "unread") == {"type": "unread", "ids": [created.id], "unread_count": 1}
-    assert await frame(socket, "deleted") == {"type": "deleted", "ids": [created.id], "unread_count": 0}
+    assert await frame(socket, "read") == {"type": "read", "ids": [created.id], "unread_count": 0, "unseen_count": 0}
+    assert await frame(socket, "unread") == {
+        "type": "unread",
+        "ids": [created.id],
+        "unread_count": 1,
+        "unseen_count": 1,
+    }
+    assert await frame(socket, "deleted") == {
+        "type": "deleted",
+        "ids": [created.id],
+        "unread_count": 0,
+        "unseen_count": 0,
+    }
     await socket.disconnect()
 
 
@@ -482,6 +493,13 @@ async def test_a_bulk_send_is_one_event_and_each_process_builds_its_recipients_f
             "type": "notification",
             "notification": await database_sync_to_async(stored_item)(user),
             "unread_count": unread,
+            "unseen_count": unread,
+            "group": {
+                "key": created[0].group_key,
+                "count": 1,
+                "actors": ["bob"],
+                "latest_id": ids[user.pk],
+            },
         }
         assert await socket.receive_nothing(timeout=0.2)
         await socket.disconnect()

@@ -154,3 +154,22 @@ def test_a_new_benchmark_needs_only_its_json_and_hand_written_text_is_kept(tmp_p
     again = report.render()
     assert again.endswith(report.KEPT + "\n\n## Many processes\n\nWritten by hand.\n")
     assert again.count("## Grouping") == 1
+
+
+def test_the_python_samples_in_grouping_md_run_as_written(alice, bob):
+    from notifications.models import Notification
+
+    carol = factories.user("carol")
+    photo = factories.group("photo")
+    import textwrap
+
+    unseen_api, custom_key, reading = [textwrap.dedent(block) for block in blocks("grouping.md", "python")]
+    notify.send(bob, recipient=alice, verb="pinged")
+    exec(unseen_api, {"user": alice, "Notification": Notification})
+    assert alice.notifications.unseen().count() == 0
+    exec(custom_key, {"bob": bob, "carol": carol, "alice": alice, "photo": photo})
+    namespace = {"alice": alice}
+    exec(reading, namespace)
+    [reactions, ping] = namespace["entries"]
+    assert (reactions.count, reactions.key, reactions.actors_text) == (2, f"reactions:{photo.pk}", "carol and bob")
+    assert ping.count == 1

@@ -43,7 +43,7 @@ async def test_a_notification_from_a_third_process_reaches_both_daphnes(daphne, 
 
     # Read in one process's tab; the other process's tab hears it.
     await on_first.send({"type": "mark_read", "id": created.id})
-    assert await on_second.frame("read") == {"type": "read", "ids": [created.id], "unread_count": 0}
+    assert await on_second.frame("read") == {"type": "read", "ids": [created.id], "unread_count": 0, "unseen_count": 0}
     for socket in (on_first, on_second, bobs):
         await socket.close()
 
@@ -66,7 +66,7 @@ async def test_a_dropped_push_is_recovered_within_one_heartbeat(daphne, ws_clien
         beat = await socket.frame("heartbeat", timeout=3, skip=())
         while beat["last_id"] != dropped.id:
             beat = await socket.frame("heartbeat", timeout=3, skip=())
-        assert beat == {"type": "heartbeat", "last_id": dropped.id, "unread_count": 1}
+        assert beat == {"type": "heartbeat", "last_id": dropped.id, "unread_count": 1, "unseen_count": 1}
         # The client sees an id it never got, and syncs from its cursor.
         await socket.send({"type": "sync", "after": 0})
         replay = await socket.frame("sync")

@@ -52,6 +52,11 @@ class NotificationQuerySet(models.QuerySet):
             return self.filter(unread=True, deleted=False)
         return self.filter(unread=True)
 
+    def unseen(self, include_deleted: bool = False) -> NotificationQuerySet:
+        """Unread and not yet seen: not in view when the user last opened the
+        bell or the inbox. A read notification counts as seen."""
+        return self.unread(include_deleted).filter(seen_at__isnull=True)
+
     def read(self, include_deleted: bool = False) -> NotificationQuerySet:
         if is_soft_delete() and not include_deleted:
             return self.filter(unread=False, deleted=False)
@@ -64,6 +69,11 @@ class NotificationQuerySet(models.QuerySet):
         from notifications.services import notifications_set_unread
 
         return notifications_set_unread(queryset=self.unread(True)._for(recipient), unread=False)
+
+    def mark_all_as_seen(self, recipient: Any = None) -> int:
+        from notifications.services import notifications_set_seen
+
+        return notifications_set_seen(queryset=self.unseen(True)._for(recipient))
 
     def mark_all_as_unread(self, recipient: Any = None) -> int:
         from notifications.services import notifications_set_unread
@@ -158,6 +168,13 @@ class AbstractNotification(models.Model):
 
     data = models.JSONField(_("data"), blank=True, null=True)
 
+    # When the user had it in view (the bell or the inbox opened); null: unseen.
+    seen_at = models.DateTimeField(_("seen at"), blank=True, null=True)
+    # Rows of one recipient with the same key, unread and within
+    # GROUP_WINDOW_SECONDS of the newest, show as one entry (selectors.groups).
+    # Empty: the row is an entry of its own.
+    group_key = models.CharField(_("group key"), max_length=255, blank=True, default="")
+
     objects = NotificationQuerySet.as_manager()
 
     class Meta:
@@ -168,6 +185,10 @@ class AbstractNotification(models.Model):
             models.Index(fields=["actor_content_type", "actor_object_id"]),
             models.Index(fields=["target_content_type", "target_object_id"]),
             models.Index(fields=["action_object_content_type", "action_object_object_id"]),
+            # The unseen count: a range of one recipient's unread rows.
+            models.Index(fields=["recipient", "unread", "seen_at"]),
+            # A group's rows: one recipient's unread rows of one key, by time.
+            models.Index(fields=["recipient", "group_key", "unread", "timestamp"]),
         ]
         verbose_name = _("Notification")
         verbose_name_plural = _("Notifications")
@@ -277,6 +298,7 @@ def notify_handler(verb: Any, **kwargs: Any) -> list[Any]:
         level=kwargs.pop("level", None),
         description=kwargs.pop("description", None),
         public=bool(kwargs.pop("public", True)),
+        group_key=kwargs.pop("group_key", None),
         timestamp=kwargs.pop("timestamp", None),
         extra=kwargs,
     )

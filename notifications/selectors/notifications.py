@@ -12,8 +12,9 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, Value, When
 from django.db.models.fields.files import FieldFile
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from notifications.conf import conf
@@ -32,6 +33,10 @@ API_EXCLUDED_FIELDS = (
     "action_object_content_type",
     "action_object_object_id",
     "data",
+    # This package's own fields: django-notifications' items keep their
+    # keys; frames carry the group as ``group``.
+    "seen_at",
+    "group_key",
 )
 RELATED = ("actor", "target", "action_object")
 
@@ -74,34 +79,62 @@ def cached_unread_count(*, user: Any, request: Any = None) -> int:
 
 def unread_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
     """Unread counts of many users in one query; users with none get 0."""
+    return {user_id: unread for user_id, (unread, _) in unread_and_unseen_counts(user_ids=user_ids).items()}
+
+
+def unread_and_unseen_counts(*, user_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """(unread, unseen) of many users in one query; users with none get
+    (0, 0). With BADGE_COUNTS_GROUPS the unseen count counts group keys."""
     user_ids = list(user_ids)
     if len(user_ids) == 1:
         # A personal push counts one user: compiled once (0.1 ms a count
         # against 0.5 for building it each time).
         [user_id] = user_ids
-        return {user_id: sum(n for (n,) in _unread_count.rows(user_id))}
-    counts = dict.fromkeys(user_ids, 0)
-    counts.update(_unread_by_recipient(recipient_id__in=user_ids).values_list("recipient_id", "n"))
+        rows = _unread_count.rows(user_id)
+        return {user_id: (rows[0][0], rows[0][1]) if rows else (0, 0)}
+    counts = dict.fromkeys(user_ids, (0, 0))
+    for user_id, unread, unseen in _unread_by_recipient(recipient_id__in=user_ids).values_list(
+        "recipient_id", "n", "u"
+    ):
+        counts[user_id] = (unread, unseen)
     return counts
+
+
+def _unseen_count() -> Count:
+    unseen = Q(seen_at__isnull=True)
+    if not conf.badge_counts_groups:
+        return Count("id", filter=unseen)
+    # A row without a key is a group of its own.
+    entry = Case(
+        When(group_key="", then=Concat(Value("#"), Cast("id", output_field=CharField()))),
+        default=F("group_key"),
+        output_field=CharField(),
+    )
+    return Count(entry, filter=unseen, distinct=True)
 
 
 def _unread_by_recipient(**recipients: Any) -> QuerySet:
     """Unread notifications of the ``recipients`` lookup, counted per
-    recipient as ``n``."""
+    recipient as ``n``, and the unseen of them as ``u``."""
     return (
         load_notification_model()
         .objects.filter(**recipients)
         .unread()
         .order_by()
         .values("recipient_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), u=_unseen_count())
     )
 
 
 _unread_count = PreparedQuery.by_id(
-    lambda user_id: _unread_by_recipient(recipient_id=user_id).values_list("n"),
-    key=lambda: (load_notification_model(), conf.soft_delete),
+    lambda user_id: _unread_by_recipient(recipient_id=user_id).values_list("n", "u"),
+    key=lambda: (load_notification_model(), conf.soft_delete, conf.badge_counts_groups),
 )
+
+
+def unseen_count(*, user: Any, request: Any = None) -> int:
+    """The user's unseen notifications (the JSON endpoint's count)."""
+    return apply_queryset_filters(load_notification_model().objects.filter(recipient=user).unseen(), request).count()
 
 
 def _json_value(value: Any) -> Any:
@@ -229,8 +262,12 @@ def notifications_after(*, user: Any, after: int | None, limit: int) -> dict[str
         overlap_since: datetime = timezone.now() - timedelta(seconds=conf.sync_overlap_seconds)
         late = mine.filter(id__lte=after, timestamp__gte=overlap_since).order_by("id")
         page = sorted([*with_related(late)[:limit], *page], key=lambda n: n.id)
+    # groups builds on this module, so it is imported here, not at the top.
+    from notifications.selectors.groups import groups_of, row_of
+
+    groups = groups_of([row_of(n) for n in page])
     return {
-        "notifications": [notification_payload(n) for n in page],
+        "notifications": [{**notification_payload(n), "group": groups[n.pk]} for n in page],
         "complete": complete,
         "last_id": last_id,
     }

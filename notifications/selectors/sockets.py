@@ -1,14 +1,16 @@
-"""Reads that serve the socket: the badge count, ``hello`` and heartbeats.
+"""Reads that serve the socket: the badge counts, ``hello`` and heartbeats.
 
-The badge counts unread notifications plus unread live announcements of the
-user's audience. django-notifications' own count endpoints and tags keep
-counting notifications only.
+Frames carry two counts: ``unread_count``, the unread notifications plus the
+unread live announcements of the user's audience, and ``unseen_count``, the
+unseen notifications plus those announcements (an announcement is seen when
+it is dismissed). The badge shows one of them (BADGE). django-notifications'
+own count endpoints and tags keep counting notifications only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Max
 
@@ -20,16 +22,38 @@ from notifications.selectors.announcements import (
     audience_of,
     unread_announcement_counts,
 )
-from notifications.selectors.notifications import notifications_of, unread_counts
+from notifications.selectors.groups import Row, groups_of
+from notifications.selectors.notifications import notifications_of, unread_and_unseen_counts
 from notifications.selectors.prepared import PreparedQuery
 from notifications.swappable import load_notification_model
 
 
-def badge_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
+class Badges(NamedTuple):
+    """The counts a frame carries as ``unread_count`` and ``unseen_count``."""
+
+    unread_count: int
+    unseen_count: int
+
+
+def badges(*, user_ids: Iterable[int]) -> dict[int, Badges]:
+    """Both counts of many users, in two queries."""
     user_ids = list(user_ids)
-    notifications = unread_counts(user_ids=user_ids)
+    notifications = unread_and_unseen_counts(user_ids=user_ids)
     announcements = unread_announcement_counts(user_ids=user_ids)
-    return {uid: notifications[uid] + announcements[uid] for uid in user_ids}
+    return {
+        uid: Badges(notifications[uid][0] + announcements[uid], notifications[uid][1] + announcements[uid])
+        for uid in user_ids
+    }
+
+
+def badges_and_groups(rows: list[Row]) -> tuple[dict[int, Badges], dict[int, dict[str, Any]]]:
+    """The badges of the rows' recipients and each row's group, in one trip
+    to the database thread."""
+    return badges(user_ids={row.recipient_id for row in rows}), groups_of(rows)
+
+
+def badge_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
+    return {uid: counts.unread_count for uid, counts in badges(user_ids=user_ids).items()}
 
 
 def badge_count(*, user: Any) -> int:
@@ -44,7 +68,7 @@ def hello_snapshot(*, user: Any) -> dict[str, Any]:
     announcements = announcements_for(user=user, audience=audience)
     return {
         "audience": audience,
-        "unread_count": unread_counts(user_ids=[user.pk])[user.pk] + len(announcements),
+        **Badges(*(n + len(announcements) for n in unread_and_unseen_counts(user_ids=[user.pk])[user.pk]))._asdict(),
         "last_id": newest_id(user=user),
         "announcements": [announcement_payload(a) for a in announcements],
     }
@@ -72,8 +96,8 @@ def heartbeat_snapshots(*, user_ids: Iterable[int]) -> dict[int, dict[str, Any]]
     if conf.soft_delete:
         queryset = queryset.filter(deleted=False)
     newest = dict(queryset.order_by().values("recipient_id").annotate(m=Max("id")).values_list("recipient_id", "m"))
-    counts = badge_counts(user_ids=user_ids)
-    return {uid: {"last_id": newest.get(uid), "unread_count": counts[uid]} for uid in user_ids}
+    counts = badges(user_ids=user_ids)
+    return {uid: {"last_id": newest.get(uid), **counts[uid]._asdict()} for uid in user_ids}
 
 
 def newest_activity(*, announced_after: Any = None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ reaches the user's open tabs through one code path: ``delivery``, after commit.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,6 +62,17 @@ def _split_extra(model: Any, extra: dict[str, Any]) -> tuple[dict[str, Any], dic
     return fields, data
 
 
+def default_group_key(
+    *, verb: str, target_type: ContentType | None, target: models.Model | None, action_object_type: ContentType | None
+) -> str:
+    """Verb, target and action object type: ten comments on one document
+    share it. The recipient is left out because grouping never crosses
+    recipients, so a bulk send stores the same key in every row."""
+    target_part = f"{target_type.pk}:{target.pk}" if target_type is not None and target is not None else ""
+    action_part = str(action_object_type.pk) if action_object_type is not None else ""
+    return hashlib.sha1(f"{verb}\x00{target_part}\x00{action_part}".encode()).hexdigest()
+
+
 def notification_create(
     *,
     recipient: Any,
@@ -72,6 +84,7 @@ def notification_create(
     description: str | None = None,
     public: bool = True,
     timestamp: Any = None,
+    group_key: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Store one notification per recipient and push each one to its
@@ -91,9 +104,25 @@ def notification_create(
 
     related = {"actor": actor, "target": target, "action_object": action_object}
     types = {name: content_type(obj, name) for name, obj in related.items() if obj is not None}
+    if group_key is None:
+        group_key = default_group_key(
+            verb=str(verb),
+            target_type=types.get("target"),
+            target=target,
+            action_object_type=types.get("action_object"),
+        )
+    elif not isinstance(group_key, str) or len(group_key) > 255:
+        raise ValueError(f"group_key must be a string of at most 255 characters, not {group_key!r}.")
     fields, data = _split_extra(Notification, extra)
     gfks = {name: Notification._meta.get_field(name) for name in related}
-    values = {"verb": str(verb), "level": level, "description": description, "public": public, "timestamp": timestamp}
+    values = {
+        "verb": str(verb),
+        "level": level,
+        "description": description,
+        "public": public,
+        "timestamp": timestamp,
+        "group_key": group_key,
+    }
     values.update(fields)
     for name, obj in related.items():
         if obj is not None:
@@ -257,6 +286,34 @@ def notifications_set_deleted(*, queryset: models.QuerySet, deleted: bool) -> in
     return _set_flag(queryset, "deleted", deleted, "deleted" if deleted else None)
 
 
+def notifications_set_seen(*, queryset: models.QuerySet) -> int:
+    """Mark the unseen notifications in ``queryset`` seen now; returns how
+    many changed. Each affected user's sockets, in every process, get one
+    ``seen`` frame with the newest id seen and the new unseen count."""
+    db = queryset.db
+    with transaction.atomic(using=db):
+        rows = list(queryset.filter(seen_at__isnull=True).values_list("id", "recipient_id"))
+        if not rows:
+            return 0
+        now = timezone.now()
+        ids = [row[0] for row in rows]
+        count = 0
+        for start in range(0, len(ids), ID_CHUNK):
+            chunk = ids[start : start + ID_CHUNK]
+            count += queryset.model.objects.filter(id__in=chunk, seen_at__isnull=True).update(seen_at=now)
+        up_to: dict[int, int] = {}
+        for notification_id, user_id in rows:
+            up_to[user_id] = max(up_to.get(user_id, 0), notification_id)
+        delivery.notifications_seen(up_to, using=db)
+    return count
+
+
+def notifications_mark_seen(*, user: Any, up_to: int) -> int:
+    """The user had their notifications up to id ``up_to`` in view (they
+    opened the bell or the inbox): those become seen."""
+    return notifications_set_seen(queryset=selectors.notifications_of(user=user).filter(id__lte=up_to))
+
+
 def notification_save(*, notification: Any, changed_fields: Iterable[str] = ()) -> None:
     """Save a notification edited as a whole (the admin's form) and push what
     changed: a new one as ``notification``, a toggled ``unread`` as read/unread."""
@@ -303,6 +360,15 @@ def _own(*, user: Any, notification_id: int) -> models.QuerySet:
 
 def notification_mark_read(*, user: Any, notification_id: int) -> int:
     return notifications_set_unread(queryset=_own(user=user, notification_id=notification_id), unread=False)
+
+
+def notification_group_mark_read(*, user: Any, notification_id: int) -> int:
+    """Mark every row of the group the row ``notification_id`` belongs to
+    read (selectors.group_rows): one ``read`` frame lists their ids."""
+    _own(user=user, notification_id=notification_id)
+    return notifications_set_unread(
+        queryset=selectors.group_rows(user=user, notification_id=notification_id), unread=False
+    )
 
 
 def notification_mark_unread(*, user: Any, notification_id: int) -> int:

@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from notifications import selectors
-from notifications.conf import conf
+from notifications.conf import Badge, conf
 from notifications.registry import apply_queryset_filters
 
 register = template.Library()
@@ -134,9 +134,13 @@ def notifications_bell(context: Any, fetch: int = 8) -> dict[str, Any]:
         return {"user": None}
     request = context.get("request")
     newest = selectors.notifications_of(user=user).aggregate(m=Max("id"))["m"]
+    unread = selectors.unread_count(user=user, request=request)
     return {
         "user": user,
-        "unread_count": selectors.unread_count(user=user, request=request),
+        "unread_count": unread,
+        # What the badge shows (BADGE): the unseen count by default.
+        "badge": conf.badge,
+        "badge_count": unread if conf.badge == Badge.UNREAD else selectors.unseen_count(user=user, request=request),
         # 0 rather than null: the client then syncs from it, so a notification
         # created between this render and the socket's hello is not missed.
         "last_id": newest or 0,

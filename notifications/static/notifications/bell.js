@@ -18,6 +18,29 @@ export function describe(n) {
   return parts.filter(Boolean).join(" ");
 }
 
+// "bob", "bob and carol", "bob, carol and 3 others": the group's names and
+// how many rows more there are than names (the server's entry.actors_text).
+export function actorsText(group, fallback) {
+  const names = group.actors && group.actors.length ? group.actors : [fallback];
+  const others = group.count - names.length;
+  if (others > 0) return `${names.join(", ")} and ${others} ${others === 1 ? "other" : "others"}`;
+  if (names.length === 1) return String(names[0]);
+  return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
+// One line for a notification, or for its group when it stands for several:
+// "bob and 3 others commented on Design doc".
+export function describeEntry(n) {
+  const group = n.group;
+  if (!group || group.count <= 1) return describe(n);
+  return [actorsText(group, n.actor), n.verb, n.target].filter(Boolean).join(" ");
+}
+
+// The key entries are merged by: the group's, or the row's own.
+export function entryKey(n) {
+  return n.group ? n.group.key : `#${n.id}`;
+}
+
 class Bell {
   constructor(root) {
     this.root = root;
@@ -27,11 +50,13 @@ class Bell {
     this.list = root.querySelector("[data-notifications-list]");
     this.toasts = document.querySelector("[data-notifications-toasts]") || root.querySelector("[data-notifications-toasts]");
     this.listUrl = root.dataset.listUrl;
+    this.badgeCounts = root.dataset.badge === "unread" ? "unread_count" : "unseen_count";
     this.fetchCount = Number(root.dataset.fetch || 8);
     const lastId = root.dataset.lastId === "" ? null : Number(root.dataset.lastId);
     const seen = (root.dataset.seenIds || "").split(",").filter(Boolean).map(Number);
     this.client = new NotificationsClient({ url: root.dataset.wsUrl, lastId, seen });
-    this.items = new Map();
+    this.items = new Map(); // entry key -> <li>
+    this.keyOf = new Map(); // notification id -> entry key
 
     this.button.addEventListener("click", () => this.toggle());
     root.querySelector("[data-notifications-mark-all]")?.addEventListener("click", () => this.client.markAllRead());
@@ -45,14 +70,14 @@ class Bell {
         document.dispatchEvent(new CustomEvent(`notifications:${name}`, { detail: event.detail }));
       });
     }
-    this.client.addEventListener("notifications:count", (e) => this.setBadge(e.detail.unread_count));
+    this.client.addEventListener("notifications:count", (e) => this.setBadge(e.detail[this.badgeCounts]));
     this.client.addEventListener("notifications:received", (e) => this.onReceived(e.detail));
     this.client.addEventListener("notifications:changed", (e) => this.onChanged(e.detail));
     this.client.addEventListener("notifications:reload", () => this.load());
     this.client.addEventListener("notifications:status", (e) => {
       this.root.dataset.connected = e.detail.connected ? "true" : "false";
     });
-    this.setBadge(Number(root.dataset.unreadCount || 0));
+    this.setBadge(Number(root.dataset.badgeCount || 0));
     this.load();
     this.client.start();
     window.notificationsClient = this.client;
@@ -62,13 +87,16 @@ class Bell {
     this.badge.textContent = count > 99 ? "99+" : String(count);
     this.badge.dataset.count = String(count);
     this.badge.hidden = count === 0;
-    this.button.setAttribute("aria-label", `Notifications, ${count} unread`);
+    const kind = this.badgeCounts === "unread_count" ? "unread" : "new";
+    this.button.setAttribute("aria-label", `Notifications, ${count} ${kind}`);
   }
 
   toggle() {
     const open = this.dropdown.hidden;
     this.dropdown.hidden = !open;
     this.button.setAttribute("aria-expanded", String(open));
+    // Opening the bell puts everything up to the newest id in view.
+    if (open) this.client.markSeen(this.client.lastId);
   }
 
   close() {
@@ -84,7 +112,8 @@ class Bell {
       const data = await response.json();
       this.list.replaceChildren();
       this.items.clear();
-      for (const n of [...data.all_list].reverse()) this.prepend(n);
+      this.keyOf.clear();
+      for (const n of [...(data.groups || data.all_list)].reverse()) this.prepend(n);
       this.renderEmpty();
     } catch {
       // Offline: the socket's reconnect brings the list back.
@@ -100,26 +129,37 @@ class Bell {
     }
   }
 
+  // A row that joins a group already listed updates that entry in place
+  // and moves it to the top, instead of adding a line.
   prepend(n) {
-    if (this.items.has(n.id)) return;
+    const key = entryKey(n);
+    if (this.keyOf.has(n.id)) return;
+    const existing = this.items.get(key);
+    if (existing && n.group && Number(existing.dataset.id) > n.group.latest_id) return;
+    existing?.remove();
+    this.items.delete(key);
     const item = text("li", "nf-item");
     item.dataset.id = n.id;
+    item.dataset.groupKey = key;
+    item.dataset.groupCount = String(n.group ? n.group.count : 1);
     item.dataset.unread = String(n.unread);
     item.dataset.level = n.level;
     const body = text("div", "nf-item-body");
-    body.append(text("span", "nf-item-text", describe(n)));
-    if (n.description) body.append(text("span", "nf-item-description", n.description));
+    body.append(text("span", "nf-item-text", describeEntry(n)));
+    if (n.description && !(n.group && n.group.count > 1)) body.append(text("span", "nf-item-description", n.description));
     item.append(body);
     const action = text("button", "nf-item-action", n.unread ? "Mark read" : "Mark unread");
     action.type = "button";
     action.addEventListener("click", (event) => {
       event.stopPropagation();
-      if (item.dataset.unread === "true") this.client.markRead(n.id);
-      else this.client.markUnread(n.id);
+      if (item.dataset.unread !== "true") this.client.markUnread(n.id);
+      else if (n.group) this.client.markGroupRead(n.id);
+      else this.client.markRead(n.id);
     });
     item.append(action);
     this.list.prepend(item);
-    this.items.set(n.id, item);
+    this.items.set(key, item);
+    this.keyOf.set(n.id, key);
     while (this.items.size > this.fetchCount) {
       const [oldest] = this.items.keys();
       this.items.get(oldest).remove();
@@ -130,18 +170,21 @@ class Bell {
 
   onReceived(n) {
     this.prepend(n);
+    if (!this.dropdown.hidden && !document.hidden) this.client.markSeen(n.id);
     this.toast(n);
     this.desktop(n);
   }
 
   onChanged({ kind, ids, all }) {
-    const targets = all ? [...this.items.keys()] : ids;
-    for (const id of targets) {
-      const item = this.items.get(id);
+    const keys = all ? [...this.items.keys()] : [...new Set(ids.map((id) => this.keyOf.get(id)).filter(Boolean))];
+    for (const key of keys) {
+      const item = this.items.get(key);
       if (!item) continue;
       if (kind === "deleted") {
+        // A deleted row that is not the entry's newest leaves the entry.
+        if (!all && !ids.includes(Number(item.dataset.id))) continue;
         item.remove();
-        this.items.delete(id);
+        this.items.delete(key);
       } else {
         const unread = kind === "unread";
         item.dataset.unread = String(unread);
@@ -155,7 +198,7 @@ class Bell {
     if (!this.toasts) return;
     const toast = text("div", `nf-toast nf-level-${n.level}`);
     toast.setAttribute("role", "status");
-    toast.append(text("strong", "nf-toast-title", describe(n)));
+    toast.append(text("strong", "nf-toast-title", describeEntry(n)));
     if (n.description) toast.append(text("span", "nf-toast-body", n.description));
     this.toasts.append(toast);
     setTimeout(() => toast.remove(), 6000);
@@ -170,7 +213,7 @@ class Bell {
 
   desktop(n) {
     if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
-    new Notification(describe(n), { body: n.description || "", tag: `notification-${n.id}` });
+    new Notification(describeEntry(n), { body: n.description || "", tag: `notification-${n.id}` });
   }
 }
 

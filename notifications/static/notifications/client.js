@@ -6,8 +6,12 @@
 //   client.start();
 //
 // Events (also re-dispatched on `document` by the bell):
-//   notifications:received  detail: the notification object (each id once)
-//   notifications:count     detail: { unread_count }
+//   notifications:received  detail: the notification object (each id once),
+//                           with its `group` ({ key, count, actors, latest_id })
+//                           when the server sends one
+//   notifications:count     detail: { unread_count, unseen_count }
+//   notifications:seen      detail: { up_to, unseen_count }: some tab had
+//                           everything up to that id in view
 //   notifications:changed   detail: { kind: "read"|"unread"|"deleted", ids, all }
 //   notifications:reload    the client missed more than one sync page; reload lists
 //   notifications:status    detail: { connected, stopped, reason }
@@ -26,6 +30,7 @@ export class NotificationsClient extends EventTarget {
     this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
     this.lastId = lastId;
     this.unreadCount = null;
+    this.unseenCount = null;
     this.seen = new Set(seen);
     this.announcements = new Set();
     this.clockSkew = 0;
@@ -59,6 +64,10 @@ export class NotificationsClient extends EventTarget {
   }
 
   markRead(id) { return this.send({ type: "mark_read", id }); }
+  // Every row of the group that row `id` belongs to, in one `read` frame.
+  markGroupRead(id) { return this.send({ type: "mark_read", id, group: true }); }
+  // The user has everything up to `upTo` in view (the bell or the inbox is open).
+  markSeen(upTo) { return upTo === null || upTo === undefined ? false : this.send({ type: "mark_seen", up_to: upTo }); }
   markUnread(id) { return this.send({ type: "mark_unread", id }); }
   markAllRead() { return this.send({ type: "mark_all_read" }); }
   remove(id) { return this.send({ type: "delete", id }); }
@@ -117,7 +126,7 @@ export class NotificationsClient extends EventTarget {
         this.attempt = 0;
         this.heartbeatSeconds = frame.heartbeat || this.heartbeatSeconds;
         if (frame.server_time) this.clockSkew = Date.parse(frame.server_time) - Date.now();
-        this.setCount(frame.unread_count);
+        this.setCount(frame.unread_count, frame.unseen_count);
         for (const a of frame.announcements || []) this.receiveAnnouncement(a, false);
         this.emit("notifications:status", { connected: true, stopped: false });
         if (this.lastId !== null) {
@@ -134,9 +143,14 @@ export class NotificationsClient extends EventTarget {
         // pushes computed their counts after both committed) costs one sync.
         const fresh = !this.seen.has(frame.notification.id);
         const expected = this.unreadCount === null ? null : this.unreadCount + (frame.notification.unread ? 1 : 0);
-        this.receive(frame.notification);
+        this.receive(frame.group ? { ...frame.notification, group: frame.group } : frame.notification);
         if (fresh && expected !== null && frame.unread_count > expected) this.send({ type: "sync", after: this.lastId });
-        this.setCount(frame.unread_count);
+        this.setCount(frame.unread_count, frame.unseen_count);
+        break;
+      }
+      case "seen": {
+        this.setCount(this.unreadCount, frame.unseen_count);
+        this.emit("notifications:seen", { up_to: frame.up_to, unseen_count: frame.unseen_count });
         break;
       }
       case "sync":
@@ -153,18 +167,18 @@ export class NotificationsClient extends EventTarget {
         break;
       case "dismissed":
         this.announcements.delete(frame.announcement);
-        this.setCount(frame.unread_count);
+        this.setCount(frame.unread_count, frame.unseen_count);
         this.emit("notifications:dismissed", { id: frame.announcement });
         break;
       case "read":
       case "unread":
       case "deleted":
-        this.setCount(frame.unread_count);
+        this.setCount(frame.unread_count, frame.unseen_count);
         this.emit("notifications:changed", { kind: frame.type, ids: frame.ids || [], all: !!frame.all });
         break;
       case "heartbeat":
         if (this.missed(frame)) this.send({ type: "sync", after: this.lastId });
-        this.setCount(frame.unread_count);
+        this.setCount(frame.unread_count, frame.unseen_count);
         break;
       case "error":
         this.emit("notifications:error", frame);
@@ -199,14 +213,21 @@ export class NotificationsClient extends EventTarget {
   receiveAnnouncement(announcement, counts) {
     if (this.announcements.has(announcement.id)) return;
     this.announcements.add(announcement.id);
-    if (counts && this.unreadCount !== null) this.setCount(this.unreadCount + 1);
+    if (counts && this.unreadCount !== null) {
+      this.setCount(this.unreadCount + 1, this.unseenCount === null ? undefined : this.unseenCount + 1);
+    }
     this.emit("notifications:announcement", announcement);
   }
 
-  setCount(count) {
-    if (typeof count !== "number" || count === this.unreadCount) return;
+  // `unseen`: absent from a server that does not send it; the unseen
+  // count then follows the unread count.
+  setCount(count, unseen) {
+    if (typeof count !== "number") return;
+    const nextUnseen = typeof unseen === "number" ? unseen : count;
+    if (count === this.unreadCount && nextUnseen === this.unseenCount) return;
     this.unreadCount = count;
-    this.emit("notifications:count", { unread_count: count });
+    this.unseenCount = nextUnseen;
+    this.emit("notifications:count", { unread_count: count, unseen_count: nextUnseen });
   }
 
   emit(name, detail) {

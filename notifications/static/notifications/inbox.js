@@ -1,11 +1,15 @@
 // Keeps the /notifications/ inbox live: new items appear at the top, and
 // read, unread and delete from any tab show at once. The forms still work
 // without JavaScript; with it, they go over the socket with no reload.
+// On the grouped inbox (data-grouped), a row that joins a listed group
+// updates that entry in place and moves it to the top, and "Mark read"
+// marks the whole group. An open inbox puts what it lists in view (seen).
 
-import { describe } from "./bell.js";
+import { describeEntry, entryKey } from "./bell.js";
 
 const inbox = document.querySelector("[data-notifications-inbox]");
 const list = inbox?.querySelector("[data-notifications-inbox-list]");
+const grouped = inbox?.dataset.grouped === "true";
 const SLUG_OFFSET = 110909;
 
 function el(tag, className, value) {
@@ -43,9 +47,14 @@ function render(n) {
   const item = el("li", `nf-notice nf-level-${n.level}`);
   item.dataset.id = n.id;
   item.dataset.unread = String(n.unread);
+  if (grouped) {
+    item.dataset.groupKey = entryKey(n);
+    item.dataset.groupCount = String(n.group ? n.group.count : 1);
+  }
+  const several = grouped && n.group && n.group.count > 1;
   const body = el("div", "nf-notice-body");
-  body.append(el("p", "nf-notice-title", describe(n)));
-  if (n.description) body.append(el("p", "nf-notice-description", n.description));
+  body.append(el("p", "nf-notice-title", grouped ? describeEntry(n) : describeEntry({ ...n, group: null })));
+  if (n.description && !several) body.append(el("p", "nf-notice-description", n.description));
   body.append(el("p", "nf-notice-time", "just now"));
   item.append(body, el("div", "nf-notice-actions"));
   actions(item, n.unread);
@@ -53,15 +62,33 @@ function render(n) {
 }
 
 if (list) {
+  const newestShown = () => Math.max(0, ...[...list.querySelectorAll("[data-id]")].map((item) => Number(item.dataset.id)));
+  const inView = () => {
+    const client = window.notificationsClient;
+    const newest = newestShown();
+    if (client && newest && !document.hidden) client.markSeen(newest);
+  };
+  document.addEventListener("notifications:status", (event) => {
+    if (event.detail.connected) inView();
+  });
+  document.addEventListener("visibilitychange", inView);
+
   document.addEventListener("notifications:received", (event) => {
     const n = event.detail;
     if (list.querySelector(`[data-id="${n.id}"]`)) return;
+    if (grouped && n.group) {
+      const existing = [...list.querySelectorAll("[data-group-key]")].find((item) => item.dataset.groupKey === n.group.key);
+      if (existing && Number(existing.dataset.id) > n.group.latest_id) return;
+      existing?.remove();
+    }
     list.querySelector("[data-empty]")?.remove();
     list.prepend(render(n));
+    inView();
   });
 
   document.addEventListener("notifications:changed", (event) => {
     const { kind, ids, all } = event.detail;
+    // A grouped entry shows its newest row; a read frame lists every row.
     const items = all ? [...list.querySelectorAll("[data-id]")] : ids.map((id) => list.querySelector(`[data-id="${id}"]`));
     for (const item of items) {
       if (!item) continue;
@@ -83,7 +110,8 @@ if (list) {
     const item = event.target.closest("[data-id]");
     if (!client || !button || !item) return;
     const id = Number(item.dataset.id);
-    const sent = { mark_read: () => client.markRead(id), mark_unread: () => client.markUnread(id), delete: () => client.remove(id) }[button.dataset.action]?.();
+    const markRead = grouped ? () => client.markGroupRead(id) : () => client.markRead(id);
+    const sent = { mark_read: markRead, mark_unread: () => client.markUnread(id), delete: () => client.remove(id) }[button.dataset.action]?.();
     if (sent) event.preventDefault();
   });
 }

@@ -1,0 +1,281 @@
+"""Grouping: rows stay rows, and a read shows them as entries.
+
+A recipient's unread notifications with the same ``group_key`` whose time is
+within GROUP_WINDOW_SECONDS of the newest of them are one entry: "bob and 3
+others commented on Design doc". Every other row (read, without a key, or
+older than its key's window) is an entry of its own. The newest row of a
+group is its head: the entry shows it, with the count and up to three actors.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.utils.translation import gettext, ngettext
+
+from notifications.conf import conf
+from notifications.selectors.notifications import notifications_of, with_related
+from notifications.swappable import load_notification_model
+
+# Actor names an entry shows ("bob, carol and dave").
+GROUP_ACTORS = 3
+
+
+def group_window() -> timedelta:
+    return timedelta(seconds=conf.group_window_seconds)
+
+
+def single_key(notification_id: int) -> str:
+    """The key of a row that is an entry of its own; no stored key starts
+    with '#' followed by an id and is also a group of more than one row."""
+    return f"#{notification_id}"
+
+
+@dataclass
+class Entry:
+    """One line of the grouped inbox: ``notification`` is the newest row."""
+
+    notification: Any
+    key: str
+    count: int = 1
+    actors: list[str] = field(default_factory=list)
+
+    @property
+    def latest_id(self) -> int:
+        return self.notification.pk
+
+    @property
+    def others(self) -> int:
+        return self.count - 1
+
+    @property
+    def actors_text(self) -> str:
+        """ "bob", "bob and carol", "bob, carol and 3 others": the names, and
+        how many rows more there are than names."""
+        names = self.actors or [str(self.notification.actor)]
+        others = self.count - len(names)
+        if others > 0:
+            return ngettext("%(names)s and %(count)d other", "%(names)s and %(count)d others", others) % {
+                "names": ", ".join(names),
+                "count": others,
+            }
+        if len(names) == 1:
+            return names[0]
+        return gettext("%(names)s and %(last)s") % {"names": ", ".join(names[:-1]), "last": names[-1]}
+
+    def as_group(self) -> dict[str, Any]:
+        return group_object(key=self.key, count=self.count, actors=self.actors, latest_id=self.latest_id)
+
+
+def group_object(*, key: str, count: int, actors: list[str], latest_id: int) -> dict[str, Any]:
+    """The ``group`` field of a ``notification`` frame and a ``sync`` item."""
+    return {"key": key, "count": count, "actors": actors, "latest_id": latest_id}
+
+
+def _keyed_unread(queryset: QuerySet) -> QuerySet:
+    return queryset.filter(unread=True).exclude(group_key="")
+
+
+def group_entries(*, user: Any, unread_only: bool, offset: int, limit: int, request: Any = None) -> list[Entry]:
+    """A page of entries, newest first: ``limit`` entries from ``offset``
+    (ask for one more to learn whether a next page exists).
+
+    One query finds the page's entries: a row is left out when a newer
+    unread row of its key exists and it lies within the window of its key's
+    newest, so the database walks the recipient's rows newest first and
+    stops after the page, instead of grouping all of them. One more counts
+    the page's groups and finds their actors, with each group's window start
+    computed here (no date arithmetic per row in SQL). Then the related
+    objects and the actors' names: a fixed number of queries in all.
+    """
+    mine = notifications_of(user=user, request=request)
+    same_key = _keyed_unread(mine).filter(group_key=OuterRef("group_key"))
+    # The range on timestamp alone lets the index seek; the tie on id filters.
+    newer = same_key.filter(timestamp__gte=OuterRef("timestamp")).filter(
+        Q(timestamp__gt=OuterRef("timestamp")) | Q(id__gt=OuterRef("id"))
+    )
+    beyond_window = same_key.filter(timestamp__gt=OuterRef("timestamp") + group_window())
+    in_group = Q(unread=True) & ~Q(group_key="")
+    rows = mine.filter(unread=True) if unread_only else mine
+    heads = (
+        rows.exclude(in_group & Exists(newer) & ~Exists(beyond_window))
+        .annotate(has_newer=Exists(newer))
+        .order_by("-timestamp", "-id")
+    )
+    page = list(with_related(heads)[offset : offset + limit])
+    entries = [
+        Entry(notification=n, key=n.group_key if n.unread and n.group_key and not n.has_newer else single_key(n.pk))
+        for n in page
+    ]
+    grouped = [e for e in entries if e.key != single_key(e.notification.pk)]
+    stats = _group_stats({(e.notification.recipient_id, e.key): e.notification.timestamp for e in grouped})
+    for entry in entries:
+        found = stats.get((entry.notification.recipient_id, entry.key)) if entry in grouped else None
+        if found is not None:
+            entry.count, entry.actors = found["count"], found["actors"]
+        else:
+            entry.actors = [str(entry.notification.actor)]
+    return entries
+
+
+@dataclass(frozen=True)
+class Row:
+    """What grouping needs of a row; ``actor`` is its actor's name."""
+
+    id: int
+    recipient_id: int
+    group_key: str
+    unread: bool
+    timestamp: Any
+    actor: str
+
+
+def row_of(notification: Any) -> Row:
+    return Row(
+        notification.pk,
+        notification.recipient_id,
+        notification.group_key,
+        notification.unread,
+        notification.timestamp,
+        str(notification.actor),
+    )
+
+
+def copy_row(shared: dict[str, Any], group_key: str, recipient_id: int, notification_id: int) -> Row:
+    """The Row of one copy of a bulk send's row, from the payload they share."""
+    timestamp = shared["timestamp"]
+    if isinstance(timestamp, str):
+        timestamp = datetime.fromisoformat(timestamp)
+    return Row(
+        notification_id, recipient_id, group_key, bool(shared.get("unread", True)), timestamp, shared.get("actor", "")
+    )
+
+
+def groups_of(rows: list[Row]) -> dict[int, dict[str, Any]]:
+    """The current ``group`` object of each row (of any recipients), by id,
+    in a fixed number of queries whatever their number.
+
+    The window is first taken from the newest listed row of each (recipient,
+    key): for a push, that row is the group's newest, and one query counts
+    the group and finds its actors. A group with a newer row than the
+    listed ones (a sync of older rows) takes one query more for its newest
+    time, and another for its rows."""
+    keyed = [r for r in rows if r.unread and r.group_key]
+    listed: dict[tuple[int, str], Any] = {}
+    for r in keyed:
+        group = (r.recipient_id, r.group_key)
+        if group not in listed or r.timestamp > listed[group]:
+            listed[group] = r.timestamp
+    stats = _group_stats(listed)
+    newest = {group: listed[group] for group, found in stats.items() if found.pop("newest") <= listed[group]}
+    later = [group for group in listed if group not in newest]
+    if later:
+        by_key: dict[str, set[int]] = defaultdict(set)
+        for user_id, key in later:
+            by_key[key].add(user_id)
+        pairs = Q()
+        for key, user_ids in by_key.items():
+            pairs |= Q(group_key=key, recipient_id__in=user_ids)
+        queryset = _live(load_notification_model().objects.filter(pairs).filter(unread=True))
+        found_newest = {
+            (row["recipient_id"], row["group_key"]): row["newest"]
+            for row in queryset.order_by().values("recipient_id", "group_key").annotate(newest=Max("timestamp"))
+        }
+        newest.update(found_newest)
+        later_stats = _group_stats(found_newest)
+        for found in later_stats.values():
+            found.pop("newest")
+        stats.update(later_stats)
+    window = group_window()
+    groups: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        group = (r.recipient_id, r.group_key)
+        member = r.unread and r.group_key and group in newest and r.timestamp >= newest[group] - window
+        found = stats.get(group) if member else None
+        if found is None:
+            groups[r.id] = group_object(key=single_key(r.id), count=1, actors=[r.actor], latest_id=r.id)
+        else:
+            groups[r.id] = group_object(key=r.group_key, **found)
+    return groups
+
+
+def _live(queryset: QuerySet) -> QuerySet:
+    return queryset.filter(deleted=False) if conf.soft_delete else queryset
+
+
+def _group_stats(newest: dict[tuple[int, str], Any]) -> dict[tuple[int, str], dict[str, Any]]:
+    """Count, latest id, actors and newest time of each (recipient, key)
+    group, given the time its window is measured from."""
+    if not newest:
+        return {}
+    rows = _actor_rows(newest)
+    names = _actor_names(rows)
+    stats: dict[tuple[int, str], dict[str, Any]] = {}
+    for (user_id, key, type_id, object_id), (count, last, time) in sorted(rows.items(), key=lambda item: -item[1][1]):
+        group = stats.setdefault((user_id, key), {"count": 0, "actors": [], "latest_id": last, "newest": time})
+        group["count"] += count
+        group["newest"] = max(group["newest"], time)
+        name = names.get((type_id, object_id))
+        if name is not None and len(group["actors"]) < GROUP_ACTORS and name not in group["actors"]:
+            group["actors"].append(name)
+    return stats
+
+
+def _actor_rows(newest: dict[tuple[int, str], Any]) -> dict[tuple[int, str, int, str], tuple[int, int, Any]]:
+    """(recipient, key, actor type, actor id) -> (rows, newest id, newest
+    time), for the
+    rows within each group's window: one query. Groups that share a key and
+    a cutoff (a bulk send's) share one condition."""
+    window = group_window()
+    by_cutoff: dict[tuple[str, Any], set[int]] = defaultdict(set)
+    for (user_id, key), time in newest.items():
+        by_cutoff[key, time - window].add(user_id)
+    condition = Q()
+    for (key, cutoff), user_ids in by_cutoff.items():
+        condition |= Q(group_key=key, timestamp__gte=cutoff, recipient_id__in=user_ids)
+    queryset = _live(load_notification_model().objects.filter(condition).filter(unread=True))
+    values = (
+        queryset.order_by()
+        .values("recipient_id", "group_key", "actor_content_type_id", "actor_object_id")
+        .annotate(n=Count("id"), last=Max("id"), time=Max("timestamp"))
+        .values_list("recipient_id", "group_key", "actor_content_type_id", "actor_object_id", "n", "last", "time")
+    )
+    return {(u, k, t, o): (n, last, time) for u, k, t, o, n, last, time in values}
+
+
+def _actor_names(rows: dict[tuple[int, str, int, str], tuple[int, int, Any]]) -> dict[tuple[int, str], str]:
+    """str() of each actor, one query per actor type (content types come
+    from Django's cache)."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for _, _, type_id, object_id in rows:
+        wanted[type_id].add(object_id)
+    names: dict[tuple[int, str], str] = {}
+    for type_id, object_ids in wanted.items():
+        model = ContentType.objects.get_for_id(type_id).model_class()
+        if model is None:
+            continue
+        for obj in model._default_manager.filter(pk__in=object_ids):
+            names[type_id, str(obj.pk)] = str(obj)
+    return names
+
+
+def group_rows(*, user: Any, notification_id: int) -> QuerySet:
+    """The rows of the group that the row ``notification_id`` belongs to:
+    the unread rows of its key within the window of the newest, or that row
+    alone when it is not in a group."""
+    mine = notifications_of(user=user)
+    row = mine.filter(id=notification_id).values("id", "unread", "group_key", "timestamp").first()
+    if row is None:
+        return mine.none()
+    if not row["unread"] or not row["group_key"]:
+        return mine.filter(id=notification_id)
+    keyed = _keyed_unread(mine).filter(group_key=row["group_key"])
+    newest = keyed.aggregate(m=Max("timestamp"))["m"]
+    if row["timestamp"] < newest - group_window():
+        return mine.filter(id=notification_id)
+    return keyed.filter(timestamp__gte=newest - group_window())

@@ -1,0 +1,195 @@
+"""Seen versus read, and grouping: the Python API, the selectors and the
+JSON endpoints, on SQLite and on PostgreSQL."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from notifications import selectors, services
+from notifications.models import Notification
+from notifications.signals import notify
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def comment(actor, recipient, target, **kwargs):
+    return notify.send(actor, recipient=recipient, verb="commented on", target=target, **kwargs)[0][1][0]
+
+
+@pytest.fixture
+def doc(db):
+    return factories.group("Design doc")
+
+
+def test_unseen_is_unread_and_not_yet_in_view(alice, bob, doc):
+    first = comment(bob, alice, doc)
+    second = comment(bob, alice, doc)
+    assert alice.notifications.unseen().count() == 2
+
+    assert services.notifications_mark_seen(user=alice, up_to=first.pk) == 1
+    assert list(alice.notifications.unseen()) == [second]
+    # Seen is not read: the unread count and queryset keep their meaning.
+    assert alice.notifications.unread().count() == 2
+
+    assert alice.notifications.mark_all_as_seen() == 1
+    assert alice.notifications.unseen().count() == 0
+    assert alice.notifications.unread().count() == 2
+
+
+def test_a_read_notification_is_not_unseen(alice, bob, doc):
+    n = comment(bob, alice, doc)
+    n.mark_as_read()
+    assert alice.notifications.unseen().count() == 0
+
+
+def test_marking_seen_touches_only_the_users_own_rows(alice, bob, doc):
+    mine = comment(bob, alice, doc)
+    theirs = comment(alice, bob, doc)
+    services.notifications_mark_seen(user=alice, up_to=max(mine.pk, theirs.pk))
+    assert bob.notifications.unseen().count() == 1
+
+
+def test_the_unseen_count_endpoint(client, alice, bob, doc):
+    comment(bob, alice, doc)
+    comment(bob, alice, doc)
+    client.force_login(alice)
+    url = reverse("notifications:live_unseen_notification_count")
+    assert client.get(url).json() == {"unseen_count": 2}
+    alice.notifications.mark_all_as_seen()
+    assert client.get(url).json() == {"unseen_count": 0}
+    client.logout()
+    assert client.get(url).json() == {"unseen_count": 0}
+
+
+def test_comments_on_one_target_are_one_entry(alice, bob, doc):
+    carol, dave = factories.user("carol"), factories.user("dave")
+    for actor in (bob, carol, bob, dave, carol):
+        comment(actor, alice, doc)
+    other = factories.group("Other doc")
+    comment(bob, alice, other)
+
+    entries = selectors.group_entries(user=alice, unread_only=False, offset=0, limit=10)
+
+    assert [e.count for e in entries] == [1, 5]
+    grouped = entries[1]
+    assert grouped.actors == ["carol", "dave", "bob"]
+    assert grouped.actors_text == "carol, dave, bob and 2 others"
+    assert grouped.latest_id == alice.notifications.filter(target_object_id=str(doc.pk)).order_by("-id")[0].pk
+    # Every row stays a row.
+    assert alice.notifications.unread().count() == 6
+
+
+def test_a_group_key_given_to_send_groups_across_verbs(alice, bob, doc):
+    notify.send(bob, recipient=alice, verb="liked", target=doc, group_key="reactions")
+    notify.send(bob, recipient=alice, verb="starred", group_key="reactions")
+    [entry] = selectors.group_entries(user=alice, unread_only=False, offset=0, limit=10)
+    assert (entry.key, entry.count, entry.actors_text) == ("reactions", 2, "bob and 1 other")
+
+
+def test_a_bad_group_key_is_refused(alice, bob):
+    with pytest.raises(ValueError, match="group_key"):
+        notify.send(bob, recipient=alice, verb="x", group_key="k" * 256)
+    with pytest.raises(ValueError, match="group_key"):
+        notify.send(bob, recipient=alice, verb="x", group_key=5)
+    assert Notification.objects.count() == 0
+
+
+def test_read_rows_and_rows_outside_the_window_are_entries_of_their_own(alice, bob, doc):
+    now = timezone.now()
+    old = comment(bob, alice, doc, timestamp=now - timedelta(days=3))
+    comment(bob, alice, doc, timestamp=now - timedelta(hours=2))
+    comment(bob, alice, doc, timestamp=now - timedelta(hours=1))
+    read = comment(bob, alice, doc, timestamp=now - timedelta(hours=3))
+    read.mark_as_read()
+
+    entries = selectors.group_entries(user=alice, unread_only=False, offset=0, limit=10)
+
+    assert [(e.count, e.notification.pk == old.pk, e.notification.pk == read.pk) for e in entries] == [
+        (2, False, False),
+        (1, False, True),
+        (1, True, False),
+    ]
+    assert entries[1].key == f"#{read.pk}"
+    unread = selectors.group_entries(user=alice, unread_only=True, offset=0, limit=10)
+    assert [e.count for e in unread] == [2, 1]
+
+
+def test_marking_a_group_read_marks_all_its_rows(alice, bob, doc):
+    rows = [comment(bob, alice, doc) for _ in range(5)]
+    other = comment(bob, alice, factories.group("Other"))
+    assert services.notification_group_mark_read(user=alice, notification_id=rows[0].pk) == 5
+    assert list(alice.notifications.unread()) == [other]
+
+
+def test_a_group_of_someone_else_is_not_found(alice, bob, doc):
+    row = comment(alice, bob, doc)
+    with pytest.raises(services.NotificationNotFound):
+        services.notification_group_mark_read(user=alice, notification_id=row.pk)
+    assert bob.notifications.unread().count() == 1
+
+
+def test_the_grouped_page_costs_the_same_queries_for_any_number_of_groups(client, alice, bob):
+    client.force_login(alice)
+    url = reverse("notifications:groups")
+
+    def queries(groups):
+        for i in range(groups):
+            target = factories.group(f"doc {groups}-{i}")
+            for actor in (bob, factories.user()):
+                comment(actor, alice, target)
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code == 200
+        return len(captured), response
+
+    few, _ = queries(2)
+    many, response = queries(12)
+    assert few == many
+    assert len(response.context["entries"]) == 14
+    text = " ".join(response.content.decode().split())
+    assert re.search(r"user\d+ and bob commented on doc 12-11", text), text
+
+
+def test_the_groups_endpoint_lists_entries_with_their_group(client, alice, bob, doc):
+    for _ in range(3):
+        comment(bob, alice, doc)
+    client.force_login(alice)
+    data = client.get(reverse("notifications:live_notification_groups"), {"max": 5}).json()
+    [item] = data["groups"]
+    assert item["group"]["count"] == 3
+    assert item["group"]["actors"] == ["bob"]
+    assert item["group"]["latest_id"] == item["id"]
+    assert item["verb"] == "commented on"
+
+
+def test_django_notifications_items_keep_their_keys(client, alice, bob, doc):
+    comment(bob, alice, doc)
+    client.force_login(alice)
+    [item] = client.get(reverse("notifications:live_all_notification_list")).json()["all_list"]
+    assert "seen_at" not in item and "group_key" not in item and "group" not in item
+
+
+def test_a_bulk_send_stores_one_key_for_every_recipient(alice, bob, doc):
+    team = factories.group("team", alice, bob, factories.user())
+    notify.send(bob, recipient=team, verb="commented on", target=doc)
+    notify.send(alice, recipient=team, verb="commented on", target=doc)
+    assert Notification.objects.values("group_key").distinct().count() == 1
+    groups = selectors.groups_of([selectors.row_of(n) for n in alice.notifications.all()])
+    assert {g["count"] for g in groups.values()} == {2}
+    assert sorted(next(iter(groups.values()))["actors"]) == ["alice", "bob"]
+
+
+def test_an_older_rows_group_is_measured_from_the_newest_row_of_its_key(alice, bob, doc):
+    now = timezone.now()
+    oldest = comment(bob, alice, doc, timestamp=now - timedelta(hours=30))
+    older = comment(bob, alice, doc, timestamp=now - timedelta(hours=20))
+    newest = comment(factories.user("carol"), alice, doc, timestamp=now)
+    groups = selectors.groups_of([selectors.row_of(oldest), selectors.row_of(older)])
+    assert groups[older.pk] == {"key": older.group_key, "count": 2, "actors": ["carol", "bob"], "latest_id": newest.pk}
+    assert groups[oldest.pk] == {"key": f"#{oldest.pk}", "count": 1, "actors": ["bob"], "latest_id": oldest.pk}
