@@ -57,6 +57,7 @@ bench: $(VENV)/.test-deps
 	-BENCH_DATABASE_URL=$${BENCH_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/bench} \
 	$(BIN)/python bench/crossprocess.py --users 20 --rate 5 --seconds 10
 	-$(BIN)/python bench/grouping.py --notifications 100000 --groups 1000 --users 10000 --connected 2000 --processes 2 --rounds 3
+	-$(BIN)/python bench/deliver.py --deliveries 10000 --batch 100 --rounds 3
 	$(BIN)/python bench/report.py
 
 ## A few seconds per scenario at 1,000 users; fails if a frame was lost. CI runs it as a smoke test.
@@ -67,6 +68,7 @@ bench-quick: $(VENV)/.test-deps
 	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/bulk.py --users 2000 --connected 500 --processes 2 --rounds 1
 	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/idle.py --users 1000 --processes 2 --seconds 10 --poll-seconds 5
 	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/crossprocess.py --users 20 --rate 5 --seconds 4
+	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/deliver.py --deliveries 1000 --batch 100 --rounds 1
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff format --check .

@@ -18,7 +18,15 @@ nox.options.reuse_existing_virtualenvs = True
 # On CI a missing interpreter must fail the run, not skip a session quietly.
 nox.options.error_on_missing_interpreters = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
-TEST_DEPENDENCIES = ["dj-database-url", "psycopg[binary]", "pytest", "pytest-django", "pytest-asyncio", "websockets"]
+TEST_DEPENDENCIES = [
+    "dj-database-url",
+    "psycopg[binary]",
+    "pytest",
+    "pytest-django",
+    "pytest-asyncio",
+    "websockets",
+    "aiosmtpd",
+]
 MATRIX = [("3.11", "5.2"), ("3.12", "5.2"), ("3.12", "6.1"), ("3.13", "5.2"), ("3.13", "6.1")]
 
 
@@ -44,7 +52,7 @@ def tests(session: nox.Session, django: str) -> None:
     """The suite on each supported Python and Django. The fault tests and the
     fuzzer take minutes and do not depend on these versions; `make test` and
     the `oldest` session run them."""
-    session.install(f"Django~={django}.0", ".[daphne,hiredis]", *TEST_DEPENDENCIES)
+    session.install(f"Django~={django}.0", ".[daphne,hiredis,webpush]", *TEST_DEPENDENCIES)
     session.run(
         "python",
         "-m",
@@ -65,12 +73,13 @@ OLDEST = [
     "redis==7.4.0",
     "orjson==3.10.0",
     "daphne==4.2.2",
+    "pywebpush==2.5.0",
 ]
 
 
 @nox.session(python=interpreter("3.11"))
 def oldest(session: nox.Session) -> None:
-    session.install(*OLDEST, ".", *TEST_DEPENDENCIES)
+    session.install(*OLDEST, ".[webpush]", *TEST_DEPENDENCIES)
     session.run("python", "-m", "pytest", "-q", "-m", "not browser and not packaging", *session.posargs)
 
 

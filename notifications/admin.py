@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from notifications.base.admin import AbstractNotificationAdmin
 from notifications.models import Announcement, Audience
+from notifications.outbound import admin as outbound_admin  # noqa: F401  (registers its models)
 from notifications.services import announcement_publish
 from notifications.services.announcements import announcement_errors
 from notifications.swappable import load_notification_model

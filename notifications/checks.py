@@ -270,3 +270,104 @@ def check_persistent_connections(app_configs: Any = None, **kwargs: Any) -> list
             id="notifications.W007",
         )
     ]
+
+
+DOCS_CHANNELS = f"{DOCS_URL}channels.md"
+
+
+@register(Tags.compatibility)
+def check_delivery_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Channels, categories and rules of DJANGO_NOTIFICATIONS_CONFIG that
+    would make sends fail or silently go nowhere."""
+    from notifications.conf import SETTING, conf
+    from notifications.outbound import registry
+    from notifications.outbound.constants import ChannelName, Rule
+
+    errors: list[Any] = []
+    known = registry.known_channels()
+    hint = f"Known channels: {', '.join(known)}; add your own in CHANNEL_CLASSES ({DOCS_CHANNELS})."
+    for name in conf.channels:
+        if name not in known:
+            errors.append(
+                Error(f"{SETTING}['CHANNELS'] names an unknown channel {name!r}.", hint=hint, id="notifications.E020")
+            )
+    categories = conf.categories
+    for name, spec in categories.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("verbs", []), list | tuple):
+            errors.append(
+                Error(
+                    f"{SETTING}['CATEGORIES'][{name!r}] must be a dict like "
+                    "{'label': 'Mentions', 'verbs': ['mentioned you']}.",
+                    hint=DOCS_CHANNELS,
+                    id="notifications.E021",
+                )
+            )
+    known_categories = registry.known_categories()
+    for setting, rules_by_key, is_verb in (
+        ("DELIVERY_RULES", conf.delivery_rules, False),
+        ("VERB_RULES", conf.verb_rules, True),
+    ):
+        for key, rules in rules_by_key.items():
+            if not is_verb and key != "*" and key not in known_categories:
+                errors.append(
+                    Error(
+                        f"{SETTING}['{setting}'] names an unknown category {key!r}.",
+                        hint=f"Known categories: {', '.join(known_categories)}; declare it in "
+                        "CATEGORIES, or put rules for a verb in VERB_RULES.",
+                        id="notifications.E021",
+                    )
+                )
+            if not isinstance(rules, dict):
+                errors.append(
+                    Error(
+                        f"{SETTING}['{setting}'][{key!r}] must be a dict of channel: rule.",
+                        hint=DOCS_CHANNELS,
+                        id="notifications.E022",
+                    )
+                )
+                continue
+            for channel, rule in rules.items():
+                if channel not in known or channel == ChannelName.INBOX:
+                    errors.append(
+                        Error(
+                            f"{SETTING}['{setting}'][{key!r}] names an unknown channel {channel!r}.",
+                            hint=hint,
+                            id="notifications.E020",
+                        )
+                    )
+                if rule not in Rule.ALL:
+                    errors.append(
+                        Error(
+                            f"{SETTING}['{setting}'][{key!r}][{channel!r}] is {rule!r}, not a rule.",
+                            hint=f"Use one of {', '.join(Rule.ALL)} ({DOCS_CHANNELS}).",
+                            id="notifications.E022",
+                        )
+                    )
+    for name in set(conf.channels) & set(known):
+        try:
+            channel = registry.get_channel(name)
+        except Exception as exc:
+            errors.append(
+                Error(
+                    f"The {name!r} delivery channel cannot be loaded: {exc}",
+                    hint=f"Fix the dotted path in CHANNEL_CLASSES ({DOCS_CHANNELS}).",
+                    id="notifications.E023",
+                )
+            )
+            continue
+        errors.extend(
+            Warning(
+                f"The {name!r} delivery channel cannot send: {problem}", hint=DOCS_CHANNELS, id="notifications.W024"
+            )
+            for problem in channel.check()
+        )
+    if ChannelName.EMAIL in conf.channels and not conf.site_url:
+        errors.append(
+            Warning(
+                f"{SETTING}['SITE_URL'] is not set, so links in emails (unsubscribe included) "
+                "are relative and do not work.",
+                hint=f"Set it to e.g. 'https://example.com' ({SETTINGS_DOCS}).",
+                id="notifications.W025",
+            )
+        )
+    return errors

@@ -44,6 +44,23 @@ DEFAULTS: dict[str, Any] = {
     "BADGE": "unseen",
     "BADGE_COUNTS_GROUPS": False,
     "GROUP_WINDOW_SECONDS": 24 * 60 * 60,
+    # Delivery channels beyond the inbox (docs/channels.md).
+    "CHANNELS": [],
+    "CHANNEL_CLASSES": {},
+    "CATEGORIES": {},
+    "DELIVERY_RULES": {},
+    "VERB_RULES": {},
+    "FALLBACK_DELAY_SECONDS": 600,
+    "DELIVER_SECONDS": 10,
+    "DELIVERY_BATCH_SIZE": 100,
+    "DELIVERY_MAX_ATTEMPTS": 5,
+    "DELIVERY_BACKOFF_SECONDS": 60,
+    "DELIVERY_LEASE_SECONDS": 600,
+    "SITE_URL": "",
+    "EMAIL_FROM": None,
+    "USER_LANGUAGE_FIELD": "language",
+    "UNSUBSCRIBE_MAX_AGE_DAYS": 90,
+    "WEBPUSH": {},
 }
 
 
@@ -180,6 +197,73 @@ class NotificationsConf:
     @property
     def group_window_seconds(self) -> int:
         return self._positive_int("GROUP_WINDOW_SECONDS")
+
+    # Delivery channels: validated by checks.check_delivery_settings, read by
+    # notifications.outbound.
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self._get("CHANNELS"))
+
+    @property
+    def channel_classes(self) -> dict[str, str]:
+        return dict(self._get("CHANNEL_CLASSES"))
+
+    @property
+    def categories(self) -> dict[str, Any]:
+        return dict(self._get("CATEGORIES"))
+
+    @property
+    def delivery_rules(self) -> dict[str, Any]:
+        return dict(self._get("DELIVERY_RULES"))
+
+    @property
+    def verb_rules(self) -> dict[str, Any]:
+        return dict(self._get("VERB_RULES"))
+
+    @property
+    def fallback_delay_seconds(self) -> float:
+        return float(self._get("FALLBACK_DELAY_SECONDS"))
+
+    @property
+    def deliver_seconds(self) -> int:
+        return self._positive_int("DELIVER_SECONDS")
+
+    @property
+    def delivery_batch_size(self) -> int:
+        return self._positive_int("DELIVERY_BATCH_SIZE")
+
+    @property
+    def delivery_max_attempts(self) -> int:
+        return self._positive_int("DELIVERY_MAX_ATTEMPTS")
+
+    @property
+    def delivery_backoff_seconds(self) -> float:
+        return float(self._get("DELIVERY_BACKOFF_SECONDS"))
+
+    @property
+    def delivery_lease_seconds(self) -> int:
+        return self._positive_int("DELIVERY_LEASE_SECONDS")
+
+    @property
+    def site_url(self) -> str:
+        return str(self._get("SITE_URL") or "").rstrip("/")
+
+    @property
+    def email_from(self) -> str:
+        return self._get("EMAIL_FROM") or settings.DEFAULT_FROM_EMAIL
+
+    @property
+    def user_language_field(self) -> str | None:
+        return self._get("USER_LANGUAGE_FIELD") or None
+
+    @property
+    def unsubscribe_max_age_seconds(self) -> int:
+        return self._positive_int("UNSUBSCRIBE_MAX_AGE_DAYS") * 24 * 3600
+
+    @property
+    def webpush(self) -> dict[str, Any]:
+        return dict(self._get("WEBPUSH") or {})
 
 
 conf = NotificationsConf()

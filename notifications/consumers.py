@@ -19,7 +19,9 @@ from django.utils import timezone
 
 from notifications import delivery, protocol, selectors, services
 from notifications.conf import conf
-from notifications.realtime import dbwatch
+from notifications.outbound.background import send_due_deliveries
+from notifications.outbound.services import presence_record
+from notifications.realtime import dbwatch, redis_store
 from notifications.realtime.consumer import ErrorCode, FrameError, RealtimeConsumer
 from notifications.realtime.frames import encode
 from notifications.realtime.hub import Hub
@@ -49,6 +51,24 @@ async def send_heartbeats(hub: Hub) -> None:
     await hub.write_frames(
         (protocol.user_group(user_id), protocol.heartbeat(**snapshot)) for user_id, snapshot in snapshots.items()
     )
+
+
+# The users each hub had at its last presence round.
+_present: weakref.WeakKeyDictionary[Hub, set[int]] = weakref.WeakKeyDictionary()
+
+
+async def record_presence(hub: Hub) -> None:
+    """Every heartbeat round, note who had a socket here, so an email or
+    push fallback is not sent to someone who was online. With channels-redis
+    the sender asks Redis who is connected at that moment, so only users
+    who left since the last round are written; another layer cannot tell,
+    so every user here is."""
+    here = _local_user_ids(hub)
+    left = _present.get(hub, set()) - here
+    _present[hub] = here
+    user_ids = left if redis_store.is_channels_redis(hub.layer) else left | here
+    if user_ids:
+        await database_sync_to_async(presence_record)(user_ids=user_ids)
 
 
 async def push_created(hub: Hub, event: dict[str, Any]) -> None:
@@ -163,6 +183,8 @@ class NotificationConsumer(RealtimeConsumer):
         heartbeat = conf.heartbeat_seconds
         self.hub.every("notifications.heartbeat", heartbeat, send_heartbeats)
         self.hub.every("notifications.schedule", conf.schedule_seconds, publish_due_announcements)
+        self.hub.every("notifications.presence", heartbeat, record_presence)
+        self.hub.every("notifications.deliver", conf.deliver_seconds, send_due_deliveries)
         self.hub.on(protocol.CREATED_EVENT, push_created)
         if process_local(self.hub.layer) and self.hub not in _watches:
             # The first look takes the marks; take them before the snapshot,

@@ -192,3 +192,14 @@ def announcement_dismissed(*, user_id: int, announcement_id: int) -> None:
 def audience_changed(*, user_ids: list[int]) -> None:
     events = [(protocol.user_group(uid), {"type": "notifications.audience"}) for uid in user_ids]
     transaction.on_commit(lambda: publish(events), robust=True)
+
+
+def preferences_changed(*, user_id: int) -> None:
+    """After commit, send the user's delivery preferences to their open tabs."""
+    from notifications.outbound.selectors import preferences_of
+
+    def push() -> None:
+        frame = protocol.preferences(preferences=preferences_of(user_id=user_id))
+        publish([_frame_event(user_id, frame)])
+
+    transaction.on_commit(push, robust=True)

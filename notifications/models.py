@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from notifications.base.models import AbstractNotification, NotificationQuerySet, notify_handler
+from notifications.outbound.models import ChannelPreference, Delivery, PushSubscription, SocketPresence
 from notifications.swappable import NOTIFICATION_MODEL_SETTING
 
 __all__ = [
@@ -14,8 +15,12 @@ __all__ = [
     "Announcement",
     "AnnouncementRead",
     "Audience",
+    "ChannelPreference",
+    "Delivery",
     "Notification",
     "NotificationQuerySet",
+    "PushSubscription",
+    "SocketPresence",
     "notify_handler",
 ]
 

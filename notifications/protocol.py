@@ -114,6 +114,11 @@ def heartbeat(*, last_id: int | None, unread_count: int, unseen_count: int | Non
     return _with_unseen({"type": "heartbeat", "last_id": last_id, "unread_count": unread_count}, unseen_count)
 
 
+def preferences(*, preferences: dict[str, Any]) -> dict[str, Any]:
+    """The user's delivery preferences changed (in another tab or the admin)."""
+    return {"type": "preferences", "preferences": preferences}
+
+
 PONG = {"type": "pong"}
 
 

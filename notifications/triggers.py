@@ -67,6 +67,10 @@ class Notice:
     public: bool = True
     group_key: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # Delivery beyond the inbox, as notify.send takes them (docs/channels.md).
+    channels: Any = None
+    category: str | None = None
+    critical: bool = False
 
 
 def _notices(result: Any) -> list[Notice]:
@@ -98,6 +102,9 @@ def _run(receiver: Callable[..., Any], instance: models.Model, *args: Any) -> No
                     description=notice.description,
                     public=notice.public,
                     group_key=notice.group_key,
+                    channels=notice.channels,
+                    category=notice.category,
+                    critical=notice.critical,
                     extra={"data": notice.data} if notice.data else None,
                 )
     except Exception:

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from notifications import views
+from notifications.outbound import views as outbound
 
 app_name = "notifications"
 
@@ -21,4 +22,9 @@ urlpatterns = [
     path("api/all_count/", views.live_all_notification_count, name="live_all_notification_count"),
     path("api/unread_list/", views.live_unread_notification_list, name="live_unread_notification_list"),
     path("api/all_list/", views.live_all_notification_list, name="live_all_notification_list"),
+    path("preferences/", outbound.preferences, name="preferences"),
+    path("api/preferences/", outbound.preferences_json, name="preferences_json"),
+    path("unsubscribe/<str:token>/", outbound.unsubscribe, name="unsubscribe"),
+    path("service-worker.js", outbound.service_worker, name="service_worker"),
+    path("api/push-subscription/", outbound.push_subscription, name="push_subscription"),
 ]

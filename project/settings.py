@@ -127,8 +127,40 @@ LOGOUT_REDIRECT_URL = "login"
 DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = 16 * 1024
 DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = 16 * 1024
 
+# Email goes over SMTP when EMAIL_HOST is set, and to the console otherwise.
+if os.environ.get("EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "notifications@localhost")
+
+# Web Push needs a VAPID key pair (docs/channels.md says how to make one).
+VAPID = {
+    "VAPID_PUBLIC_KEY": os.environ.get("VAPID_PUBLIC_KEY", ""),
+    "VAPID_PRIVATE_KEY": os.environ.get("VAPID_PRIVATE_KEY", ""),
+    "VAPID_SUBJECT": os.environ.get("VAPID_SUBJECT", "mailto:admin@localhost"),
+}
+
 DJANGO_NOTIFICATIONS_CONFIG = {
     "USE_JSONFIELD": True,
+    # Email (and Web Push, once it has keys) when a notification is still
+    # unread ten minutes later and its recipient had no tab open.
+    # NOTIFICATIONS_CHANNELS="" turns them off (the inbox alone).
+    "CHANNELS": [
+        name
+        for name in os.environ.get(
+            "NOTIFICATIONS_CHANNELS", "email,webpush" if VAPID["VAPID_PRIVATE_KEY"] else "email"
+        ).split(",")
+        if name
+    ],
+    "CATEGORIES": {
+        "mentions": {"label": "Mentions in chat", "verbs": ["mentioned you in"]},
+        "tasks": {"label": "Tasks", "verbs": ["assigned you", "completed"]},
+    },
+    "SITE_URL": os.environ.get("SITE_URL", "http://127.0.0.1:8000"),
+    "WEBPUSH": VAPID,
 }
 
 LOGGING = {

@@ -265,3 +265,15 @@ def browser_login(page: Any, server: Daphne, username: str, password: str = "pw"
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_selector("[data-testid=username]")
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[Any]:
+    """A real SMTP server; Django's email backend sends to it."""
+    from tests.smtp import smtp_server
+
+    with smtp_server() as inbox:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = inbox.host
+        settings.EMAIL_PORT = inbox.port
+        yield inbox

@@ -5,7 +5,7 @@ import os
 
 from notifications.realtime import redis_channel_layer
 from project.settings import *  # noqa: F403
-from project.settings import BASE_DIR, DATABASES, REDIS_URL
+from project.settings import BASE_DIR, DATABASES, REDIS_URL, VAPID
 
 # One id per test run, inherited by the daphne processes it starts, so that
 # concurrent runs (a developer's and CI's, or nox sessions) share neither a
@@ -35,6 +35,12 @@ DJANGO_NOTIFICATIONS_CONFIG = {
     "SCHEDULE_SECONDS": int(os.environ.get("NOTIFICATIONS_SCHEDULE_SECONDS", "2")),
     "WATCH_SECONDS": float(os.environ.get("NOTIFICATIONS_WATCH_SECONDS", "1")),
     "MAX_SOCKETS_PER_USER": int(os.environ.get("NOTIFICATIONS_MAX_SOCKETS_PER_USER", "20")),
+    "DELIVER_SECONDS": int(os.environ.get("NOTIFICATIONS_DELIVER_SECONDS", "10")),
+    "DELIVERY_BATCH_SIZE": int(os.environ.get("NOTIFICATIONS_DELIVERY_BATCH_SIZE", "100")),
+    "FALLBACK_DELAY_SECONDS": float(os.environ.get("NOTIFICATIONS_FALLBACK_DELAY_SECONDS", "600")),
+    "CHANNELS": [c for c in os.environ.get("NOTIFICATIONS_CHANNELS", "").split(",") if c],
+    "SITE_URL": "http://testserver",
+    "WEBPUSH": VAPID,
 }
 
 CHAT_CONFIG = {

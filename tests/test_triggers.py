@@ -103,3 +103,26 @@ def test_trigger_notifications_are_pushed_only_after_commit(alice, bob, django_c
         except RuntimeError:
             pass
     assert callbacks == [] and not Notification.objects.exists()
+
+
+def test_a_notice_can_choose_its_delivery_channels(alice, bob):
+    from notifications.models import Delivery
+
+    @on_create(Task)
+    def urgent(task):
+        return Notice(recipient=task.assignee, verb="needs you now", channels={"email": "immediate"}, critical=True)
+
+    Task.objects.create(title="Fix the outage", created_by=alice, assignee=bob)
+    [delivery] = Delivery.objects.filter(recipient=bob)
+    assert (delivery.channel, delivery.fallback, delivery.critical) == ("email", False, True)
+
+
+def test_a_notice_with_an_unknown_channel_is_logged_and_the_save_stands(alice, bob, caplog):
+    @on_create(Task)
+    def broken(task):
+        return Notice(recipient=task.assignee, verb="pinged", channels=["fax"])
+
+    with caplog.at_level(logging.ERROR, logger="notifications.triggers"):
+        task = Task.objects.create(title="Still saved", created_by=alice, assignee=bob)
+    assert Task.objects.filter(pk=task.pk).exists()
+    assert "unknown channel 'fax'" in caplog.text

@@ -276,6 +276,16 @@ def _require_model_instance(arg_name: str, obj: Any) -> None:
         )
 
 
+def _delivery_category(kwargs: dict[str, Any]) -> str | None:
+    """``category=`` names the delivery category (docs/channels.md), unless
+    the site's own notification model has a ``category`` field: then it
+    sets that field, as it did before delivery channels existed."""
+    from notifications.swappable import load_notification_model
+
+    fields = {f.name for f in load_notification_model()._meta.concrete_fields}
+    return None if "category" in fields else kwargs.pop("category", None)
+
+
 def notify_handler(verb: Any, **kwargs: Any) -> list[Any]:
     """The ``notify`` signal's receiver: create one notification per recipient."""
     from notifications.services import notification_create
@@ -300,5 +310,8 @@ def notify_handler(verb: Any, **kwargs: Any) -> list[Any]:
         public=bool(kwargs.pop("public", True)),
         group_key=kwargs.pop("group_key", None),
         timestamp=kwargs.pop("timestamp", None),
+        channels=kwargs.pop("channels", None),
+        category=_delivery_category(kwargs),
+        critical=bool(kwargs.pop("critical", False)),
         extra=kwargs,
     )

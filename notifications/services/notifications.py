@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from notifications import delivery, selectors
 from notifications.conf import conf
+from notifications.outbound.services import deliveries_create, delivery_plan
 from notifications.swappable import load_notification_model
 
 # Keep IN (...) lists under every backend's parameter limit.
@@ -85,12 +86,18 @@ def notification_create(
     public: bool = True,
     timestamp: Any = None,
     group_key: str | None = None,
+    channels: Any = None,
+    category: str | None = None,
+    critical: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Store one notification per recipient and push each one to its
     recipient's sockets after commit. A Group or a QuerySet of users is stored
     by one INSERT from a SELECT where the database allows it; a user or a
-    list, in batches by ``bulk_create``."""
+    list, in batches by ``bulk_create``. ``channels``, ``category`` and
+    ``critical`` choose the email, Web Push or other deliveries that may
+    follow (docs/channels.md)."""
+    plan = delivery_plan(verb=verb, channels=channels, category=category, critical=critical)
     Notification = load_notification_model()
     extra = dict(extra or {})
     level = level or Notification.LEVELS.info
@@ -149,6 +156,7 @@ def notification_create(
             notifications = [cache_related(n) for n in _insert_from_select(template, users, db)]
             if notifications:
                 delivery.notifications_created(notifications, using=db, alike=True)
+                deliveries_create(notifications=notifications, plan=plan, using=db)
     else:
         notifications = [
             cache_related(Notification(recipient=user, **values, **own_data()))
@@ -165,6 +173,7 @@ def notification_create(
                 for notification in notifications:
                     notification.save(using=db)
             delivery.notifications_created(notifications, using=db)
+            deliveries_create(notifications=notifications, plan=plan, using=db)
     _forget_unread_counts({n.recipient_id for n in notifications})
     return notifications
 

@@ -65,7 +65,7 @@ class Bell {
       if (!this.root.contains(event.target)) this.close();
     });
 
-    for (const name of ["received", "count", "changed", "reload", "status", "error", "announcement", "dismissed"]) {
+    for (const name of ["received", "count", "changed", "reload", "status", "error", "announcement", "dismissed", "preferences"]) {
       this.client.addEventListener(`notifications:${name}`, (event) => {
         document.dispatchEvent(new CustomEvent(`notifications:${name}`, { detail: event.detail }));
       });

@@ -17,6 +17,7 @@
 //   notifications:status    detail: { connected, stopped, reason }
 //   notifications:announcement  detail: the announcement (each id once)
 //   notifications:dismissed     detail: { id }
+//   notifications:preferences   detail: the user's delivery preferences, after a change
 
 const SEEN_LIMIT = 2000;
 const RECONNECT_BASE_MS = 2000;
@@ -179,6 +180,9 @@ export class NotificationsClient extends EventTarget {
       case "heartbeat":
         if (this.missed(frame)) this.send({ type: "sync", after: this.lastId });
         this.setCount(frame.unread_count, frame.unseen_count);
+        break;
+      case "preferences":
+        this.emit("notifications:preferences", frame.preferences);
         break;
       case "error":
         this.emit("notifications:error", frame);

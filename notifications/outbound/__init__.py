@@ -1,0 +1,1 @@
+"""Delivery channels beyond the inbox: email, Web Push and a site's own (docs/channels.md)."""
