@@ -44,9 +44,10 @@ def access_removed(room: Any, *, user_ids: list[int] | None) -> None:
     transaction.on_commit(lambda: publish([(protocol.room_group(room.pk), event)]), robust=True)
 
 
+# Presence and typing frames are stale when late: a failed send is not retried.
 async def presence_changed(room_id: int, frame: dict[str, Any]) -> None:
-    await apublish([_frame(protocol.room_group(room_id), frame)])
+    await apublish([_frame(protocol.room_group(room_id), frame)], retry=False)
 
 
 async def typing(room_id: int, who: dict[str, Any]) -> None:
-    await apublish([_frame(protocol.room_group(room_id), protocol.typing(who=who))])
+    await apublish([_frame(protocol.room_group(room_id), protocol.typing(who=who))], retry=False)

@@ -64,8 +64,10 @@ def _push_created(notifications: list[Any], alike: bool = False) -> None:
     if notifications:
         PushedHere.last_id = max(PushedHere.last_id, max(n.pk for n in notifications))
     shared = selectors.shared_payload(notifications) if alike and len(notifications) > MULTICAST_THRESHOLD else None
+    # A notification lost to a Redis outage comes back by the heartbeat's
+    # sync, so a failed push is not retried.
     if shared is not None:
-        publish(_created_events(shared, notifications))
+        publish(_created_events(shared, notifications), retry=False)
         return
     notifications = _connected_only(notifications)
     if not notifications:
@@ -80,7 +82,7 @@ def _push_created(notifications: list[Any], alike: bool = False) -> None:
         )
         for n, payload in zip(notifications, payloads, strict=True)
     ]
-    publish(events)
+    publish(events, retry=False)
 
 
 def _created_events(shared: dict[str, Any], notifications: list[Any]) -> list[Event]:

@@ -1,7 +1,8 @@
 """Settings for the demo site. Everything comes from the environment.
 
 With nothing set it runs in one process on SQLite and the in-memory channel
-layer. Set DATABASE_URL and REDIS_URL to run many daphne processes.
+layer. Set DATABASE_URL and REDIS_URL (or REDIS_SENTINELS) to run many
+daphne processes.
 """
 
 import os
@@ -10,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from notifications.realtime import redis_channel_layer
+from notifications.realtime import redis_channel_layer, sentinel_hosts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -98,9 +99,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         transaction_mode="IMMEDIATE",
     )
 
+# REDIS_URL: one Redis URL, or several separated by commas to shard the
+# layer. REDIS_SENTINELS (host:port,host:port) finds Redis through Sentinel
+# instead, with REDIS_SENTINEL_MASTER naming the master (several names shard).
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
-    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
+REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS", "")
+if REDIS_SENTINELS:
+    REDIS_HOSTS = sentinel_hosts(REDIS_SENTINELS, os.environ.get("REDIS_SENTINEL_MASTER", "mymaster"))
+else:
+    REDIS_HOSTS = [url.strip() for url in REDIS_URL.split(",") if url.strip()]
+if REDIS_HOSTS:
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_HOSTS)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

@@ -73,7 +73,11 @@ class Daphne:
 
 def daphne_env(*, database_url: str, redis_url: str | None, extra_env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a server process on the test database."""
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"REDIS_URL", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER", "DATABASE_URL"}
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
         DATABASE_URL=database_url,

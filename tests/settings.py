@@ -5,17 +5,17 @@ import os
 
 from notifications.realtime import redis_channel_layer
 from project.settings import *  # noqa: F403
-from project.settings import BASE_DIR, DATABASES, REDIS_URL, VAPID
+from project.settings import BASE_DIR, DATABASES, REDIS_HOSTS, VAPID
 
 # One id per test run, inherited by the daphne processes it starts, so that
 # concurrent runs (a developer's and CI's, or nox sessions) share neither a
 # SQLite file nor channel-layer keys.
 RUN_ID = os.environ.setdefault("TEST_RUN_ID", str(os.getpid()))
 CHANNEL_PREFIX = f"test{RUN_ID}"
-if REDIS_URL:
+if REDIS_HOSTS:
     CHANNEL_LAYERS = {
         "default": redis_channel_layer(
-            REDIS_URL,
+            REDIS_HOSTS,
             prefix=CHANNEL_PREFIX,
             # Fault tests shorten channels-redis's group expiry (default a day).
             group_expiry=int(os.environ.get("TEST_GROUP_EXPIRY", "86400")),

@@ -463,9 +463,9 @@ async def test_a_bulk_send_is_one_event_and_each_process_builds_its_recipients_f
     group = await database_sync_to_async(make_group)()
     published = []
 
-    def spy(events):
+    def spy(events, **options):
         published.append(events)
-        publish(events)
+        publish(events, **options)
 
     monkeypatch.setattr(delivery, "publish", spy)
     monkeypatch.setattr(delivery, "RECIPIENTS_PER_EVENT", 100)

@@ -21,7 +21,7 @@ from tests.live import ROOT
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     """``python -c code`` in the project, with none of this run's site settings."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_"))}
     base.update(env)
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60)
 

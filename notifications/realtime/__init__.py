@@ -5,6 +5,6 @@ without ``notifications`` in INSTALLED_APPS, and settings modules can import
 ``redis_channel_layer`` before apps are loaded.
 """
 
-from .config import redis_channel_layer
+from .config import redis_channel_layer, sentinel_hosts
 
-__all__ = ["redis_channel_layer"]
+__all__ = ["redis_channel_layer", "sentinel_hosts"]

@@ -1,9 +1,15 @@
 """A CHANNEL_LAYERS entry for channels-redis with the measured traps handled."""
 
+from collections.abc import Sequence
 from typing import Any
 
 # channels-redis blocks in BZPOPMIN for this long per receive() call.
 CHANNELS_REDIS_POP_TIMEOUT = 5
+
+# What channels-redis's ``hosts`` takes: a list of Redis URLs, (host, port)
+# pairs, or dicts of connection options, where a dict with ``sentinels`` and
+# ``master_name`` is a Redis behind Sentinel. Each entry is a shard.
+HostEntry = str | tuple[str, int] | list[Any] | dict[str, Any]
 
 
 def _driver_info() -> dict[str, Any]:
@@ -18,8 +24,46 @@ def _driver_info() -> dict[str, Any]:
     return {"driver_info": DriverInfo(lib_version=version)}
 
 
+def sentinel_hosts(
+    sentinels: str | Sequence[str | tuple[str, int]],
+    master_names: str | Sequence[str],
+    **options: Any,
+) -> list[dict[str, Any]]:
+    """channels-redis ``hosts`` entries for Redis behind Sentinel: one entry
+    (one shard) per master name, each found through the same sentinels.
+
+    ``sentinels`` is ``"host:port,host:port"`` or a list of ``"host:port"``
+    strings or ``(host, port)`` pairs; ``master_names`` is a name, a
+    comma-separated string of names, or a list. ``options`` go into each
+    entry (``db``, ``password``, ``sentinel_kwargs``, ...).
+    """
+    if isinstance(sentinels, str):
+        sentinels = sentinels.split(",")
+    addresses = [
+        _sentinel_address(sentinel) for sentinel in sentinels if not isinstance(sentinel, str) or sentinel.strip()
+    ]
+    if isinstance(master_names, str):
+        master_names = master_names.split(",")
+    names = [name.strip() for name in master_names if name.strip()]
+    if not addresses:
+        raise ValueError("Sentinel needs at least one sentinel address (host:port).")
+    if not names:
+        raise ValueError("Sentinel needs the name of the master it monitors (e.g. 'mymaster').")
+    return [{"sentinels": addresses, "master_name": name, **options} for name in names]
+
+
+def _sentinel_address(sentinel: str | tuple[str, int]) -> tuple[str, int]:
+    if not isinstance(sentinel, str):
+        host, port = sentinel
+        return str(host), int(port)
+    host, _, port = sentinel.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"A sentinel address must be host:port, not {sentinel.strip()!r}.")
+    return host.strip("[]"), int(port)
+
+
 def redis_channel_layer(
-    url: str,
+    hosts: str | Sequence[HostEntry],
     *,
     capacity: int = 10_000,
     expiry: int = 60,
@@ -30,6 +74,13 @@ def redis_channel_layer(
     prefix: str = "asgi",
 ) -> dict[str, Any]:
     """Return a ``CHANNEL_LAYERS["default"]`` dict for ``RedisChannelLayer``.
+
+    ``hosts`` is one Redis URL, or a list exactly as channels-redis's
+    ``hosts`` takes it: URLs, ``(host, port)`` pairs, or dicts, where a dict
+    with ``sentinels`` and ``master_name`` finds its Redis through Sentinel
+    (``sentinel_hosts`` builds those). Two or more entries shard the layer.
+    The keyword arguments below go into every entry, unless the entry sets
+    them itself.
 
     - redis-py 8 defaults ``socket_timeout`` to 5 s, the same as the layer's
       BZPOPMIN timeout, so every idle receive() dies with TimeoutError and its
@@ -45,24 +96,38 @@ def redis_channel_layer(
       new connection (DriverInfo), about 1.4 ms of CPU each: in a 2,000-socket
       connect storm, 2.8 s of the server's one core. Passing the version
       (``driver_info``, or ``lib_version`` before redis-py 7.1) skips it.
+    - A sentinel that does not answer would hold a connect for redis-py's
+      default timeouts; its queries get ``socket_connect_timeout`` for both.
     """
-    if socket_timeout <= CHANNELS_REDIS_POP_TIMEOUT:
-        raise ValueError(
-            f"socket_timeout must exceed the channels-redis pop timeout "
-            f"({CHANNELS_REDIS_POP_TIMEOUT} s), or idle sockets die after it."
-        )
+    from channels_redis.utils import decode_hosts
+
+    if not hosts:
+        raise ValueError("redis_channel_layer needs at least one Redis host.")
+    options = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_connect_timeout,
+        "max_connections": max_connections,
+        **_driver_info(),
+    }
+    entries = []
+    for host in decode_hosts([hosts] if isinstance(hosts, str) else list(hosts)):
+        entry = {**options, **host}
+        if "master_name" in entry:
+            if not entry.get("sentinels"):
+                raise ValueError(f"The Sentinel host for {entry['master_name']!r} lists no sentinels.")
+            timeouts = {"socket_timeout": socket_connect_timeout, "socket_connect_timeout": socket_connect_timeout}
+            entry["sentinel_kwargs"] = {**timeouts, **(entry.get("sentinel_kwargs") or {})}
+        timeout = entry["socket_timeout"]
+        if timeout is not None and timeout <= CHANNELS_REDIS_POP_TIMEOUT:
+            raise ValueError(
+                f"socket_timeout must exceed the channels-redis pop timeout "
+                f"({CHANNELS_REDIS_POP_TIMEOUT} s), or idle sockets die after it."
+            )
+        entries.append(entry)
     return {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [
-                {
-                    "address": url,
-                    "socket_timeout": socket_timeout,
-                    "socket_connect_timeout": socket_connect_timeout,
-                    "max_connections": max_connections,
-                    **_driver_info(),
-                }
-            ],
+            "hosts": entries,
             "capacity": capacity,
             "expiry": expiry,
             "group_expiry": group_expiry,

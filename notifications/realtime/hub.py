@@ -44,6 +44,12 @@ MAX_CONCURRENT_LAYER_OPS = 64
 # How often the hub re-adds its groups. channels-redis forgets a group member
 # after group_expiry, and a Redis restarted empty forgets all of them.
 DEFAULT_REFRESH_SECONDS = 60.0
+# How often a hub on channels-redis checks that no Redis host of the layer
+# lost its data: a shard restarted empty drops the hub's groups there while
+# the hub's own inbox, on another shard, never notices. A marker key per host
+# that outlives a few checks tells.
+WATCH_SECONDS = 1.0
+MARKER_TTL = 10
 # The longest wait between attempts to reach a channel layer that is down.
 # Short, so pushes resume within about a second of Redis coming back; an
 # attempt against a stopped Redis is one refused connection.
@@ -101,6 +107,8 @@ class Hub:
             self._receive = functools.partial(self.layer.receive, self.channel_name)
         self._tasks.append(asyncio.create_task(self._receive_loop(), name="hub-receive"))
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="hub-refresh"))
+        if redis_store.is_channels_redis(self.layer):
+            self._tasks.append(asyncio.create_task(self._watch_loop(), name="hub-watch"))
 
     async def close(self, timeout: float = 7.0) -> None:
         """Stop the hub. The receive loop is asked to stop through its own
@@ -183,6 +191,25 @@ class Hub:
                 await self._refresh()
             except Exception as exc:
                 logger.warning("hub could not refresh its groups: %r", exc)
+
+    async def _watch_loop(self) -> None:
+        """Re-add the groups when a Redis host has lost them (``WATCH_SECONDS``)."""
+        marker = f"{self.layer.prefix}{self.channel_name}alive"
+        marked = False
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                lost = await redis_store.hosts_lost(self.layer, marker, MARKER_TTL)
+                if not lost:
+                    continue
+                if marked:
+                    logger.warning("Redis host %s lost its data; re-adding this process's groups", lost)
+                await self._refresh()
+                await redis_store.hosts_mark(self.layer, marker, MARKER_TTL, lost)
+                marked = True
+            except Exception as exc:
+                # The receive loop reports an unreachable Redis.
+                logger.debug("hub could not check its Redis hosts: %r", exc)
 
     # Periodic work ------------------------------------------------------------
 

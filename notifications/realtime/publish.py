@@ -18,6 +18,12 @@ From sync code there are two cases:
 On channels-redis with one Redis host, a group whose members are all hubs
 (every group this app sends to, unless a consumer of the site's own joins
 it) is sent to in one round trip either way (``redis_store``).
+
+A send that fails because the layer cannot be reached (Redis down, or a
+Sentinel failover under way) is retried in the background, in order, for up
+to RETRY_SECONDS, starting REJOIN_SECONDS after the layer answers again. Notifications come back by the heartbeat's
+sync and are not retried (``retry=False``); announcements, chat messages and
+revocations have no such path.
 """
 
 from __future__ import annotations
@@ -27,14 +33,17 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Iterable
+import time
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
 from . import redis_store
-from .hub import MULTICAST, MULTICAST_GROUP, running_hub_loops
+from .hub import MULTICAST, MULTICAST_GROUP, WATCH_SECONDS, running_hub_loops
 
 logger = logging.getLogger("notifications.realtime")
 
@@ -46,6 +55,17 @@ PUBLISH_TIMEOUT = 5.0
 # instead of one group_send each.
 MULTICAST_THRESHOLD = 8
 MULTICAST_CHUNK = 250
+# Failed sends wait this long at most for the layer to come back (a Sentinel
+# failover with its default down-after-milliseconds of 30 s fits), and at
+# most MAX_RETRIED of them wait at once, the oldest dropped first.
+RETRY_SECONDS = 60.0
+RETRY_INTERVAL = 0.5
+MAX_RETRIED = 10_000
+# A Redis that comes back empty (a shard restarted) has lost the hubs'
+# groups until each hub notices and re-adds them, within WATCH_SECONDS (or
+# its receive loop's retry, at most a second): retried sends wait this long
+# after the layer answers again.
+REJOIN_SECONDS = 2 * WATCH_SECONDS + 1
 
 
 def _layer_messages(events: Iterable[Event]) -> list[Event]:
@@ -61,9 +81,113 @@ def _layer_messages(events: Iterable[Event]) -> list[Event]:
     return [(group, {**message, "group": group}) for group, message in events]
 
 
-def _publish_failed(message: dict[str, Any], exc: Exception) -> None:
+def _unreachable(exc: Exception) -> bool:
+    """Whether ``exc`` says the layer could not be reached, so that the same
+    send may succeed later."""
+    if isinstance(exc, ConnectionError | TimeoutError | OSError):
+        return True
+    try:
+        import redis.exceptions
+    except ImportError:
+        return False
+    return isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
+
+
+def _publish_failed(message: dict[str, Any], exc: Exception, retried: bool) -> None:
     # Expected while Redis is down; clients recover by sync.
-    logger.warning("could not publish %s to %s: %r", message.get("type"), message["group"], exc)
+    then = f"; retrying for up to {RETRY_SECONDS:.0f} s" if retried else ""
+    logger.warning("could not publish %s to %s: %r%s", message.get("type"), message["group"], exc, then)
+
+
+class _Retries:
+    """Sends that failed while the layer was unreachable, oldest first:
+    ``(deadline, send, group, message)``, and what a retrier does next.
+
+    Once ``probe()`` (one round trip to every Redis host) answers again, the
+    retrier waits REJOIN_SECONDS before it resends anything, so that every
+    hub has re-added its groups on a Redis that came back empty: a group
+    that only some hubs had re-added would reach only their sockets.
+    """
+
+    def __init__(self, probe: Callable[[], Any]) -> None:
+        self.probe = probe
+        self.pending: deque[tuple[float, Any, str, dict[str, Any]]] = deque()
+        self.lock = threading.Lock()
+        self.running = False
+        self.expired = 0
+        self.task: asyncio.Task[None] | None = None  # the retrier, on an event loop
+        self.back_at: float | None = None  # when the layer answered again
+        self.sending: tuple[Any, str, dict[str, Any]] | None = None
+
+    def add(self, send: Any, group: str, message: dict[str, Any]) -> bool:
+        """Queue a failed send; True when the caller must start a retrier."""
+        with self.lock:
+            if len(self.pending) >= MAX_RETRIED:
+                self.pending.popleft()
+                self.expired += 1
+            self.pending.append((time.monotonic() + RETRY_SECONDS, send, group, message))
+            start, self.running = not self.running, True
+            if start:
+                self.back_at = None
+            return start
+
+    def step(self) -> Callable[[], Any] | float | None:
+        """What the retrier does next: call this (a probe or a send, then
+        ``done``), wait this many seconds, or stop (None: nothing left)."""
+        with self.lock:
+            now = time.monotonic()
+            while self.pending and self.pending[0][0] < now:
+                self.pending.popleft()
+                self.expired += 1
+            if self.expired:
+                logger.warning("gave up on %s events after %ss without the channel layer", self.expired, RETRY_SECONDS)
+                self.expired = 0
+            if not self.pending:
+                self.running = False
+                return None
+            self.sending = None
+            if self.back_at is None:
+                return self.probe
+            if now < self.back_at + REJOIN_SECONDS:
+                return self.back_at + REJOIN_SECONDS - now
+            self.sending = send, group, message = self.pending[0][1:]
+            return functools.partial(send, group, message)
+
+    def done(self, exc: Exception | None = None) -> float:
+        """Book the outcome of the last call ``step`` gave; how long to wait
+        before the next step."""
+        if exc is not None and _unreachable(exc):
+            self.back_at = None
+            return RETRY_INTERVAL
+        if self.sending is None:  # the probe
+            if exc is not None:
+                logger.warning("could not reach the channel layer: %r", exc)
+                return RETRY_INTERVAL
+            self.back_at = time.monotonic()
+            return 0
+        if exc is not None:
+            _publish_failed(self.sending[2], exc, retried=False)
+        with self.lock:
+            if self.pending and self.pending[0][1:] == self.sending:
+                self.pending.popleft()
+        return 0
+
+
+_layer_retries: weakref.WeakKeyDictionary[Any, _Retries] = weakref.WeakKeyDictionary()
+
+
+async def _retry(retries: _Retries) -> None:
+    """Send the failed sends again, in order, until they go through or expire."""
+    while (step := retries.step()) is not None:
+        if not callable(step):
+            await asyncio.sleep(step)
+            continue
+        try:
+            await step()
+            pause = retries.done()
+        except Exception as exc:
+            pause = retries.done(exc)
+        await asyncio.sleep(pause)
 
 
 def process_local(layer: Any) -> bool:
@@ -73,8 +197,29 @@ def process_local(layer: Any) -> bool:
     return isinstance(layer, InMemoryChannelLayer)
 
 
-async def apublish(events: Iterable[Event], *, alias: str = "default", layer: Any = None) -> None:
-    """Send each event to its group. Logs and swallows layer failures."""
+async def _reach(layer: Any) -> None:
+    """One round trip to each Redis host of a channels-redis layer."""
+    if redis_store.is_channels_redis(layer):
+        for index in range(len(layer.hosts)):
+            await layer.connection(index).ping()
+
+
+def _retry_later(
+    layer: Any, send: Callable[[str, dict[str, Any]], Awaitable[Any]], group: str, message: dict[str, Any]
+) -> None:
+    retries = _layer_retries.get(layer)
+    if retries is None:
+        retries = _layer_retries[layer] = _Retries(functools.partial(_reach, layer))
+    if retries.add(send, group, message):
+        retries.task = asyncio.get_running_loop().create_task(_retry(retries), name="realtime-publish-retry")
+
+
+async def apublish(events: Iterable[Event], *, alias: str = "default", layer: Any = None, retry: bool = True) -> None:
+    """Send each event to its group. Logs and swallows layer failures, and
+    retries the sends that failed because the layer was unreachable, unless
+    ``retry`` is False: for events that clients recover another way (a
+    notification, by the heartbeat's sync) or that are stale when late
+    (typing)."""
     layer = layer or get_channel_layer(alias)
     if layer is None:
         return
@@ -85,7 +230,10 @@ async def apublish(events: Iterable[Event], *, alias: str = "default", layer: An
         try:
             await group_send(group, message)
         except Exception as exc:
-            _publish_failed(message, exc)
+            retried = retry and _unreachable(exc)
+            _publish_failed(message, exc, retried)
+            if retried:
+                _retry_later(layer, group_send, group, message)
 
 
 class _Publisher:
@@ -97,21 +245,42 @@ class _Publisher:
         self.layer = channel_layers.make_backend(alias)
         self.sync: redis_store.SyncClient | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.retries = _Retries(self._reach)
         if redis_store.is_channels_redis(self.layer):
             self.sync = redis_store.SyncClient(self.layer, timeout=PUBLISH_TIMEOUT)
         else:
             self.loop = asyncio.new_event_loop()
             threading.Thread(target=self.loop.run_forever, name="realtime-publisher", daemon=True).start()
 
-    def publish(self, events: list[Event]) -> None:
+    def publish(self, events: list[Event], retry: bool) -> None:
         if self.sync is None:
-            _wait(apublish(events, layer=self.layer), self.loop, f"publishing {len(events)} events")
+            _wait(apublish(events, layer=self.layer, retry=retry), self.loop, f"publishing {len(events)} events")
             return
         for group, message in _layer_messages(events):
             try:
                 self.sync.group_send(group, message)
             except Exception as exc:
-                _publish_failed(message, exc)
+                retried = retry and _unreachable(exc)
+                _publish_failed(message, exc, retried)
+                if retried and self.retries.add(self.sync.group_send, group, message):
+                    threading.Thread(target=self._retry, name="realtime-publish-retry", daemon=True).start()
+
+    def _reach(self) -> None:
+        for client in self.sync.clients if self.sync else ():
+            client.ping()
+
+    def _retry(self) -> None:
+        """As ``_retry``, on a thread of its own."""
+        while (step := self.retries.step()) is not None:
+            if not callable(step):
+                time.sleep(step)
+                continue
+            try:
+                step()
+                pause = self.retries.done()
+            except Exception as exc:
+                pause = self.retries.done(exc)
+            time.sleep(pause)
 
     def live_groups(self, groups: list[str]) -> set[str] | None:
         if self.sync is None:
@@ -174,21 +343,22 @@ def _wait(coroutine: Any, loop: asyncio.AbstractEventLoop, doing: str) -> Any:
         return None
 
 
-def publish(events: list[Event], *, alias: str = "default") -> None:
-    """Send events from sync code and wait (bounded) until they are sent."""
+def publish(events: list[Event], *, alias: str = "default", retry: bool = True) -> None:
+    """Send events from sync code and wait (bounded) until they are sent;
+    ``retry`` as in ``apublish``."""
     if not events:
         return
     target = _layer_loop(alias)
     if target is None:
         return
     if isinstance(target, _Publisher):
-        target.publish(events)
+        target.publish(events, retry)
         return
     loop, layer, may_wait = target
     if not may_wait:
-        loop.create_task(apublish(events, layer=layer))
+        loop.create_task(apublish(events, layer=layer, retry=retry))
         return
-    _wait(apublish(events, layer=layer), loop, f"publishing {len(events)} events")
+    _wait(apublish(events, layer=layer, retry=retry), loop, f"publishing {len(events)} events")
 
 
 async def groups_with_members(layer: Any, groups: list[str]) -> set[str] | None:

@@ -138,6 +138,19 @@ async def group_add_many(layer: Any, groups: Iterable[str], channel: str, *, siz
         await connection.eval(_GROUP_ADD, len(keys), *keys, channel, time.time(), layer.group_expiry)
 
 
+async def hosts_lost(layer: Any, key: str, ttl: int) -> list[int]:
+    """The indexes of the layer's Redis hosts that no longer hold ``key``
+    (restarted empty, or a replica promoted without it); renews it for
+    ``ttl`` seconds on the others. One EXPIRE per host."""
+    return [index for index in range(len(layer.hosts)) if not await layer.connection(index).expire(key, ttl)]
+
+
+async def hosts_mark(layer: Any, key: str, ttl: int, hosts: Iterable[int]) -> None:
+    """Set ``key`` for ``ttl`` seconds on each of ``hosts``, for ``hosts_lost``."""
+    for index in hosts:
+        await layer.connection(index).set(key, 1, ex=ttl)
+
+
 HUB_CHANNEL_PREFIX = "realtime-hub."
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import websockets
@@ -23,6 +24,8 @@ class Follower:
         self.close_code: int | None = None
         self.unread_count: int | None = None
         self.last_sync: int | None = None
+        self.pushed_at: dict[int, float] = {}  # id -> when its first push arrived (monotonic)
+        self.announcements: list[int] = []
 
     def start(self) -> Follower:
         self.task = asyncio.create_task(self.run())
@@ -50,6 +53,7 @@ class Follower:
                     # As client.js: a count that rises by more than this push
                     # reveals a dropped push in between.
                     item = frame["notification"]
+                    self.pushed_at.setdefault(item["id"], time.monotonic())
                     fresh = item["id"] not in self.ids
                     self.pushed.append(item["id"])
                     self.add(item["id"])
@@ -57,6 +61,8 @@ class Follower:
                     if fresh and expected is not None and frame["unread_count"] > expected:
                         await self.sync(self.cursor)
                     self.unread_count = frame["unread_count"]
+                elif kind == "announcement":
+                    self.announcements.append(frame["announcement"]["id"])
                 elif kind == "sync":
                     for item in frame["notifications"]:
                         self.add(item["id"])
