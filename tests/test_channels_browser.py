@@ -85,3 +85,81 @@ def test_without_a_vapid_key_the_bell_shows_no_push_control(daphne, new_page):
     connected(page)
     page.wait_for_load_state("networkidle")
     assert page.get_attribute("[data-notifications-push]", "hidden") is not None
+
+
+# Headless Chromium has no push service to subscribe with (it would reach
+# Google's over the internet), so the page's PushManager.subscribe answers
+# with a subscription of the test's local push service: everything else, the
+# bell's control, the service worker, the subscription endpoint and the push
+# that pywebpush signs and encrypts for those keys, is the real thing.
+FAKE_SUBSCRIBE = """
+(() => {
+  const stored = { current: null };
+  const make = (json) => ({
+    endpoint: json.endpoint,
+    toJSON: () => json,
+    unsubscribe: async () => { stored.current = null; return true; },
+  });
+  PushManager.prototype.getSubscription = async function () { return stored.current; };
+  PushManager.prototype.subscribe = async function (options) {
+    window.subscribedWith = options;
+    stored.current = make(SUBSCRIPTION);
+    return stored.current;
+  };
+})();
+"""
+
+
+def test_the_bell_subscribes_to_push_alerts_and_a_push_reaches_that_subscription(daphne, new_page, settings):
+    import json
+
+    from notifications.models import PushSubscription
+    from notifications.outbound.webpush import generate_vapid_keys
+    from tests.pushservice import b64, start_push_service
+
+    alice, bob = factories.user("alice"), factories.user("bob")
+    vapid = generate_vapid_keys("mailto:admin@example.com")
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {
+        **settings.DJANGO_NOTIFICATIONS_CONFIG,
+        "CHANNELS": ["webpush"],
+        "WEBPUSH": vapid,
+    }
+    service, push_server = start_push_service(vapid)
+    try:
+        browser = service.subscribe("chromium")
+        subscription = {"endpoint": browser.endpoint, "expirationTime": None, "keys": browser.keys}
+        server = daphne(
+            NOTIFICATIONS_CHANNELS="webpush",
+            VAPID_PUBLIC_KEY=vapid["VAPID_PUBLIC_KEY"],
+            VAPID_PRIVATE_KEY=vapid["VAPID_PRIVATE_KEY"],
+        )
+        page = new_page()
+        page.context.grant_permissions(["notifications"], origin=server.url)
+        page.add_init_script(FAKE_SUBSCRIBE.replace("SUBSCRIPTION", json.dumps(subscription)))
+        browser_login(page, server, "alice")
+        connected(page)
+        button = page.wait_for_selector("[data-notifications-push]:not([hidden])", state="attached")
+        page.click("[data-notifications-toggle]")
+        button.click()
+        page.wait_for_selector("[data-notifications-push][data-subscribed=true]", state="attached")
+        # The browser was asked for a subscription to the site's own key.
+        key = page.evaluate("Array.from(window.subscribedWith.applicationServerKey)")
+        assert b64(bytes(key)) == vapid["VAPID_PUBLIC_KEY"].rstrip("=")
+        stored = PushSubscription.objects.get()
+        assert (stored.user_id, stored.endpoint) == (alice.pk, browser.endpoint)
+
+        [(_, [notice])] = notify.send(bob, recipient=alice, verb="pinged", channels={"webpush": "immediate"})
+        settled()
+        assert service.rejected == []
+        [(path, payload)] = service.received
+        assert (path, payload["id"], payload["title"]) == ("/push/chromium", notice.pk, "bob pinged")
+
+        button.click()
+        page.wait_for_selector("[data-notifications-push][data-subscribed=false]", state="attached")
+        deadline = time.monotonic() + 5
+        while PushSubscription.objects.exists():
+            assert time.monotonic() < deadline, "the subscription was not deleted"
+            time.sleep(0.05)
+    finally:
+        push_server.shutdown()
+        push_server.server_close()

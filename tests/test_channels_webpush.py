@@ -100,3 +100,17 @@ def test_the_subscription_endpoint_and_the_service_worker(client, alice, push):
     worker = client.get("/notifications/service-worker.js")
     assert worker.status_code == 200 and worker["Content-Type"] == "text/javascript"
     assert b'addEventListener("push"' in worker.content
+
+
+def test_a_batch_sent_from_a_thread_that_runs_an_event_loop_still_goes_out():
+    # asyncio.run refuses to nest; deliveries_send_due may be called from
+    # async code, a notebook or a test driving a browser.
+    import asyncio
+
+    from notifications.outbound.webpush import run_coroutine
+
+    async def caller() -> int:
+        return run_coroutine(asyncio.sleep(0, result=7))
+
+    assert run_coroutine(asyncio.sleep(0, result=3)) == 3
+    assert asyncio.run(caller()) == 7

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.urls import reverse
@@ -21,6 +22,19 @@ GONE = {404, 410}
 # Seconds a push service keeps a message for an offline browser.
 TTL = 24 * 3600
 TIMEOUT = 10
+
+
+def run_coroutine(coroutine: Any) -> Any:
+    """Run ``coroutine`` to its end from synchronous code: on a new event
+    loop here, or, when this thread already runs one (a caller inside
+    async code, a notebook, Playwright's sync API), on a new loop in a
+    thread of its own, since asyncio.run refuses to nest."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1, thread_name_prefix="notifications-webpush") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def generate_vapid_keys(subject: str = "mailto:admin@example.com") -> dict[str, str]:
@@ -81,7 +95,7 @@ class WebPushChannel(Channel):
         by_user: dict[int, list[PushSubscription]] = {}
         for subscription in PushSubscription.objects.filter(user_id__in={o.recipient.pk for o in batch}):
             by_user.setdefault(subscription.user_id, []).append(subscription)
-        results, gone = asyncio.run(self._send_all(batch, by_user))
+        results, gone = run_coroutine(self._send_all(batch, by_user))
         if gone:
             PushSubscription.objects.filter(endpoint__in=gone).delete()
         return results
