@@ -10,12 +10,14 @@ import { describeEntry, element, entryKey } from "./bell.js";
 const inbox = document.querySelector("[data-notifications-inbox]");
 const list = inbox?.querySelector("[data-notifications-inbox-list]");
 const grouped = inbox?.dataset.grouped === "true";
-const SLUG_OFFSET = 110909;
+// A notification's slug in the forms' URLs is its id plus SLUG_OFFSET
+// (notifications/utils.py), which the page renders as data-slug-offset.
+const slugOffset = Number(inbox?.dataset.slugOffset);
 
 function form(action, label, kind, id) {
   const f = element("form");
   f.method = "post";
-  f.action = inbox.dataset[action].replace(/\/0\/$/, `/${id + SLUG_OFFSET}/`);
+  f.action = inbox.dataset[action].replace(/\/0\/$/, `/${id + slugOffset}/`);
   const token = element("input");
   token.type = "hidden";
   token.name = "csrfmiddlewaretoken";
