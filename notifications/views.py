@@ -20,7 +20,7 @@ from django.views.generic import ListView, TemplateView
 from notifications import selectors, services
 from notifications.conf import conf
 from notifications.helpers import get_notification_list, get_num_to_fetch, invalidate_unread_count_cache
-from notifications.utils import slug2id
+from notifications.utils import SLUG_OFFSET, slug2id
 
 
 class NotificationViewList(LoginRequiredMixin, ListView):
@@ -41,6 +41,7 @@ class NotificationViewList(LoginRequiredMixin, ListView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["unread_only"] = self.unread_only
+        context["slug_offset"] = SLUG_OFFSET  # inbox.js builds the forms' URLs with it
         context["announcements"] = selectors.announcements_for(
             user=self.request.user, unread_only=self.unread_only, with_read_state=True
         )
@@ -74,6 +75,7 @@ class GroupedNotificationsList(LoginRequiredMixin, TemplateView):
             page=page,
             has_next=len(entries) > per_page,
             unread_only=self.unread_only,
+            slug_offset=SLUG_OFFSET,  # inbox.js builds the forms' URLs with it
         )
         return context
 

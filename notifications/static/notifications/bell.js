@@ -4,11 +4,13 @@
 
 import { NotificationsClient } from "./client.js";
 
-function text(tag, className, value) {
-  const element = document.createElement(tag);
-  if (className) element.className = className;
-  if (value !== undefined && value !== null) element.textContent = String(value);
-  return element;
+// A new element with a class and, through textContent, its text. Shared
+// with inbox.js.
+export function element(tag, className, value) {
+  const made = document.createElement(tag);
+  if (className) made.className = className;
+  if (value !== undefined && value !== null) made.textContent = String(value);
+  return made;
 }
 
 export function describe(n) {
@@ -123,7 +125,7 @@ class Bell {
   renderEmpty() {
     this.list.querySelector("[data-empty]")?.remove();
     if (this.items.size === 0) {
-      const empty = text("li", "nf-empty", "Nothing yet.");
+      const empty = element("li", "nf-empty", "Nothing yet.");
       empty.dataset.empty = "";
       this.list.append(empty);
     }
@@ -138,17 +140,17 @@ class Bell {
     if (existing && n.group && Number(existing.dataset.id) > n.group.latest_id) return;
     existing?.remove();
     this.items.delete(key);
-    const item = text("li", "nf-item");
+    const item = element("li", "nf-item");
     item.dataset.id = n.id;
     item.dataset.groupKey = key;
     item.dataset.groupCount = String(n.group ? n.group.count : 1);
     item.dataset.unread = String(n.unread);
     item.dataset.level = n.level;
-    const body = text("div", "nf-item-body");
-    body.append(text("span", "nf-item-text", describeEntry(n)));
-    if (n.description && !(n.group && n.group.count > 1)) body.append(text("span", "nf-item-description", n.description));
+    const body = element("div", "nf-item-body");
+    body.append(element("span", "nf-item-text", describeEntry(n)));
+    if (n.description && !(n.group && n.group.count > 1)) body.append(element("span", "nf-item-description", n.description));
     item.append(body);
-    const action = text("button", "nf-item-action", n.unread ? "Mark read" : "Mark unread");
+    const action = element("button", "nf-item-action", n.unread ? "Mark read" : "Mark unread");
     action.type = "button";
     action.addEventListener("click", (event) => {
       event.stopPropagation();
@@ -196,10 +198,10 @@ class Bell {
 
   toast(n) {
     if (!this.toasts) return;
-    const toast = text("div", `nf-toast nf-level-${n.level}`);
+    const toast = element("div", `nf-toast nf-level-${n.level}`);
     toast.setAttribute("role", "status");
-    toast.append(text("strong", "nf-toast-title", describeEntry(n)));
-    if (n.description) toast.append(text("span", "nf-toast-body", n.description));
+    toast.append(element("strong", "nf-toast-title", describeEntry(n)));
+    if (n.description) toast.append(element("span", "nf-toast-body", n.description));
     this.toasts.append(toast);
     setTimeout(() => toast.remove(), 6000);
   }

@@ -18,35 +18,27 @@
 //   notifications:announcement  detail: the announcement (each id once)
 //   notifications:dismissed     detail: { id }
 //   notifications:preferences   detail: the user's delivery preferences, after a change
+//
+// The socket underneath (URL, reconnects with backoff, final close codes) is
+// RealtimeSocket in socket.js, which chat's client shares.
+
+import { RealtimeSocket } from "./socket.js";
 
 const SEEN_LIMIT = 2000;
-const RECONNECT_BASE_MS = 2000;
 
-export class NotificationsClient extends EventTarget {
+export class NotificationsClient extends RealtimeSocket {
   // `seen`: ids the page already shows, so a sync that replays them (see
   // "Out-of-order commits" in docs/protocol.md) does not announce them again.
   constructor({ url = "/ws/notifications/", lastId = null, seen = [], maxBackoff = 30000 } = {}) {
-    super();
-    this.url = new URL(url, window.location.href);
-    this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
+    super(url, { maxBackoff });
     this.lastId = lastId;
     this.unreadCount = null;
     this.unseenCount = null;
     this.seen = new Set(seen);
     this.announcements = new Set();
     this.clockSkew = 0;
-    this.maxBackoff = maxBackoff;
-    this.attempt = 0;
-    this.stopped = false;
-    this.socket = null;
     this.watchdog = null;
     this.heartbeatSeconds = 25;
-  }
-
-  start() {
-    this.stopped = false;
-    this.connect();
-    return this;
   }
 
   stop(reason = "stopped") {
@@ -54,14 +46,6 @@ export class NotificationsClient extends EventTarget {
     clearTimeout(this.watchdog);
     if (this.socket) this.socket.close(1000);
     this.emit("notifications:status", { connected: false, stopped: true, reason });
-  }
-
-  send(frame) {
-    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.socket.send(JSON.stringify(frame));
-      return true;
-    }
-    return false;
   }
 
   markRead(id) { return this.send({ type: "mark_read", id }); }
@@ -74,27 +58,6 @@ export class NotificationsClient extends EventTarget {
   remove(id) { return this.send({ type: "delete", id }); }
   dismiss(announcement) { return this.send({ type: "dismiss", announcement }); }
 
-  connect() {
-    const socket = new WebSocket(this.url);
-    this.socket = socket;
-    socket.addEventListener("message", (event) => {
-      if (socket !== this.socket) return;
-      let frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      this.armWatchdog();
-      this.onFrame(frame);
-    });
-    socket.addEventListener("close", (event) => {
-      if (socket !== this.socket) return;
-      clearTimeout(this.watchdog);
-      this.onClose(event);
-    });
-  }
-
   // A silent socket (a dead proxy, a sleeping laptop) is replaced after it
   // misses two heartbeats.
   armWatchdog() {
@@ -104,24 +67,14 @@ export class NotificationsClient extends EventTarget {
     }, this.heartbeatSeconds * 2500);
   }
 
-  onClose(event) {
+  onClose(event, stopped) {
+    clearTimeout(this.watchdog);
     this.emit("notifications:status", { connected: false, stopped: false, code: event.code });
-    // 4401: not logged in, 4403: not allowed. Retrying cannot help.
-    if (this.stopped || event.code === 4401 || event.code === 4403) {
-      this.stopped = true;
-      this.emit("notifications:status", { connected: false, stopped: true, code: event.code });
-      return;
-    }
-    // Exponential backoff with full jitter (a random delay up to 2 s, then
-    // 4 s, 8 s... at most maxBackoff), so that the clients of a server that
-    // died spread their reconnects over the next seconds instead of hitting
-    // the survivors all at once.
-    const ceiling = Math.min(this.maxBackoff, RECONNECT_BASE_MS * 2 ** this.attempt);
-    this.attempt += 1;
-    setTimeout(() => this.connect(), Math.random() * ceiling);
+    if (stopped) this.emit("notifications:status", { connected: false, stopped: true, code: event.code });
   }
 
   onFrame(frame) {
+    this.armWatchdog();
     switch (frame.type) {
       case "hello":
         this.attempt = 0;
@@ -232,9 +185,5 @@ export class NotificationsClient extends EventTarget {
     this.unreadCount = count;
     this.unseenCount = nextUnseen;
     this.emit("notifications:count", { unread_count: count, unseen_count: nextUnseen });
-  }
-
-  emit(name, detail) {
-    this.dispatchEvent(new CustomEvent(name, { detail }));
   }
 }

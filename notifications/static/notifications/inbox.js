@@ -5,29 +5,24 @@
 // updates that entry in place and moves it to the top, and "Mark read"
 // marks the whole group. An open inbox puts what it lists in view (seen).
 
-import { describeEntry, entryKey } from "./bell.js";
+import { describeEntry, element, entryKey } from "./bell.js";
 
 const inbox = document.querySelector("[data-notifications-inbox]");
 const list = inbox?.querySelector("[data-notifications-inbox-list]");
 const grouped = inbox?.dataset.grouped === "true";
-const SLUG_OFFSET = 110909;
-
-function el(tag, className, value) {
-  const element = document.createElement(tag);
-  if (className) element.className = className;
-  if (value !== undefined) element.textContent = String(value);
-  return element;
-}
+// A notification's slug in the forms' URLs is its id plus SLUG_OFFSET
+// (notifications/utils.py), which the page renders as data-slug-offset.
+const slugOffset = Number(inbox?.dataset.slugOffset);
 
 function form(action, label, kind, id) {
-  const f = el("form");
+  const f = element("form");
   f.method = "post";
-  f.action = inbox.dataset[action].replace(/\/0\/$/, `/${id + SLUG_OFFSET}/`);
-  const token = el("input");
+  f.action = inbox.dataset[action].replace(/\/0\/$/, `/${id + slugOffset}/`);
+  const token = element("input");
   token.type = "hidden";
   token.name = "csrfmiddlewaretoken";
   token.value = inbox.dataset.csrfToken;
-  const button = el("button", `button small${kind === "delete" ? " danger" : ""}`, label);
+  const button = element("button", `button small${kind === "delete" ? " danger" : ""}`, label);
   button.type = "submit";
   button.dataset.action = kind;
   f.append(token, button);
@@ -44,7 +39,7 @@ function actions(item, unread) {
 }
 
 function render(n) {
-  const item = el("li", `nf-notice nf-level-${n.level}`);
+  const item = element("li", `nf-notice nf-level-${n.level}`);
   item.dataset.id = n.id;
   item.dataset.unread = String(n.unread);
   if (grouped) {
@@ -52,11 +47,11 @@ function render(n) {
     item.dataset.groupCount = String(n.group ? n.group.count : 1);
   }
   const several = grouped && n.group && n.group.count > 1;
-  const body = el("div", "nf-notice-body");
-  body.append(el("p", "nf-notice-title", grouped ? describeEntry(n) : describeEntry({ ...n, group: null })));
-  if (n.description && !several) body.append(el("p", "nf-notice-description", n.description));
-  body.append(el("p", "nf-notice-time", "just now"));
-  item.append(body, el("div", "nf-notice-actions"));
+  const body = element("div", "nf-notice-body");
+  body.append(element("p", "nf-notice-title", grouped ? describeEntry(n) : describeEntry({ ...n, group: null })));
+  if (n.description && !several) body.append(element("p", "nf-notice-description", n.description));
+  body.append(element("p", "nf-notice-time", "just now"));
+  item.append(body, element("div", "nf-notice-actions"));
   actions(item, n.unread);
   return item;
 }
