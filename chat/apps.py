@@ -7,7 +7,10 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chat import receivers
+        from chat import (
+            checks,  # noqa: F401  (registers the checks)
+            receivers,
+        )
         from notifications.realtime.revocation import connect_revocation_signals
 
         connect_revocation_signals()

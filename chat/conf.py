@@ -1,15 +1,16 @@
 """The chat app's settings, read live from CHAT_CONFIG.
 
 Properties read ``django.conf.settings`` on every access, so
-``override_settings`` works with no cache to clear.
+``override_settings`` works with no cache to clear. What both apps' confs
+share (reading the dict, the socket limits) is in notifications.realtime.appconf;
+an unknown key is reported by the check chat.E001, and refused at first use.
 """
 
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from notifications.conf import abuse_cooldown
+from notifications.realtime.appconf import SOCKET_LIMIT_DEFAULTS, AppConf
 
 SETTING = "CHAT_CONFIG"
 
@@ -32,27 +33,22 @@ DEFAULTS: dict[str, Any] = {
     # is dropped.
     "PRESENCE_REFRESH_SECONDS": 20,
     "PRESENCE_TIMEOUT_SECONDS": 60,
-    # Frame size limit and client frame rate, as in the notifications socket.
-    "MAX_FRAME_BYTES": 16 * 1024,
-    "FRAMES_PER_SECOND": 20,
-    "FRAME_BURST": 40,
-    # Open room sockets per user (across processes with Redis); one more closes with 4429.
-    "MAX_SOCKETS_PER_USER": 20,
-    # After a socket is closed for flooding or bad frames, that user's next
-    # room handshakes on the same process wait this long (0 turns it off).
-    "ABUSE_COOLDOWN_SECONDS": 3,
+    # Frame size, client frame rate, open sockets per user and the abuse
+    # cooldown, with the same defaults as the notifications socket.
+    **SOCKET_LIMIT_DEFAULTS,
 }
 
 
-class ChatConf:
+class ChatConf(AppConf):
+    setting = SETTING
+    defaults = DEFAULTS
+
     def _get(self, key: str) -> Any:
-        user = getattr(settings, SETTING, {}) or {}
-        if not isinstance(user, dict):
-            raise ImproperlyConfigured(f"{SETTING} must be a dict.")
-        unknown = set(user) - set(DEFAULTS)
+        # Chat has no legacy keys to carry, so a typo also fails at first use.
+        unknown = self.unknown_keys()
         if unknown:
-            raise ImproperlyConfigured(f"{SETTING} has unknown keys: {', '.join(sorted(unknown))}.")
-        return user.get(key, DEFAULTS[key])
+            raise ImproperlyConfigured(f"{SETTING} has unknown keys: {', '.join(unknown)}.")
+        return super()._get(key)
 
     def _positive(self, key: str) -> Any:
         value = self._get(key)
@@ -107,10 +103,6 @@ class ChatConf:
     @property
     def frame_burst(self) -> float:
         return float(self._positive("FRAME_BURST"))
-
-    @property
-    def abuse_cooldown_seconds(self) -> float:
-        return abuse_cooldown(SETTING, self._get("ABUSE_COOLDOWN_SECONDS"))
 
 
 conf = ChatConf()

@@ -12,10 +12,11 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from chat import delivery, protocol, selectors, services
+from chat import delivery, jobs, protocol, selectors, services
 from chat.conf import conf
-from notifications.realtime.consumer import CloseCode, ErrorCode, FrameError, RealtimeConsumer, TokenBucket
-from notifications.realtime.hub import Hub
+from notifications.realtime.consumer import RealtimeConsumer
+from notifications.realtime.socket_limit import TokenBucket
+from notifications.realtime.wire import CloseCode, ErrorCode, FrameError
 
 # One message bucket per user per process, shared by the user's sockets, so
 # opening more tabs does not raise the limit. An entry lives while a socket
@@ -30,38 +31,16 @@ def _message_bucket(user_id: int) -> TokenBucket:
     return bucket
 
 
-async def keep_presence(hub: Hub) -> None:
-    """Every PRESENCE_REFRESH_SECONDS, in every server: refresh this server's
-    presence entries, then expire entries that no server refreshes (a crashed
-    one's) and tell those rooms who left."""
-    connections = [
-        member.presence_connection
-        for group, members in list(hub.members.items())
-        if group.startswith(protocol.ROOM_GROUP_PREFIX)
-        for member in tuple(members)
-        if getattr(member, "presence_connection", None)
-    ]
-    await database_sync_to_async(services.presence_refresh)(connections=connections)
-    gone = await database_sync_to_async(services.presence_expire)()
-    for room_id, user_id in gone:
-        who = await database_sync_to_async(selectors.user_ref)(user_id=user_id)
-        await delivery.presence_changed(room_id, protocol.left(who=who))
+class ChatConsumer(RealtimeConsumer):
+    """The base of both chat sockets: chat's limits, and ``ping`` answered."""
 
-
-class ChatSettings:
-    def settings(self) -> None:
-        self.max_frame_bytes = conf.max_frame_bytes
-        self.rate_per_second = conf.frames_per_second
-        self.rate_burst = conf.frame_burst
-        self.max_strikes = conf.max_strikes
-        self.max_sockets_per_user = conf.max_sockets_per_user
-        self.abuse_cooldown_seconds = conf.abuse_cooldown_seconds
+    app_conf = conf
 
     async def handle_ping(self, frame: dict[str, Any]) -> None:
-        await self.send_frame(protocol.PONG)  # type: ignore[attr-defined]
+        await self.send_frame(protocol.PONG)
 
 
-class RoomConsumer(ChatSettings, RealtimeConsumer):
+class RoomConsumer(ChatConsumer):
     presence_connection: str | None = None
 
     async def refuse(self) -> tuple[int, str] | None:
@@ -81,7 +60,7 @@ class RoomConsumer(ChatSettings, RealtimeConsumer):
     async def joined(self) -> None:
         """Joined the room's group: send history and who is online, then
         announce this user if they just came online."""
-        self.hub.every("chat.presence", conf.presence_refresh_seconds, keep_presence)
+        jobs.schedule(self.hub)
         connection = uuid.uuid4().hex
         came_online = await database_sync_to_async(services.presence_enter)(
             room=self.room, user=self.user, connection=connection
@@ -155,7 +134,7 @@ class RoomConsumer(ChatSettings, RealtimeConsumer):
             await self.close_with(CloseCode.FORBIDDEN, "forbidden")
 
 
-class RoomListConsumer(ChatSettings, RealtimeConsumer):
+class RoomListConsumer(ChatConsumer):
     """The room list: every visible room's last message and unread count, live."""
 
     async def groups_for_user(self) -> list[str]:

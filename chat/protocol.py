@@ -1,13 +1,14 @@
 """Protocol v1 of /ws/chat/<room>/ and /ws/chat/: the only chat code that
 knows the wire format. Server frames are built here, client frames are
 validated here, and group names live here. docs/chat.md describes the frames.
+It imports only the wire (notifications.realtime.wire), as in docs/architecture.md.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from notifications.realtime.consumer import ErrorCode, FrameError
+from notifications.realtime.wire import ErrorCode, FrameError
 
 VERSION = 1
 MAX_ID = 2**63 - 1

@@ -8,13 +8,22 @@ from django.conf import settings
 from django.core.checks import Error, Info, Tags, Warning, register
 from django.utils.module_loading import import_string
 
-from notifications.conf import DOCS_URL
+from notifications.realtime.appconf import DOCS_URL, unknown_key_errors
 from notifications.realtime.config import CHANNELS_REDIS_POP_TIMEOUT
 
 SETTINGS_DOCS = f"{DOCS_URL}settings.md"
 QUICKSTART_DOCS = f"{DOCS_URL}quickstart.md"
 DEPLOYMENT_DOCS = f"{DOCS_URL}deployment.md"
 DAPHNE_DOCS = f"{DOCS_URL}daphne.md"
+
+
+@register()
+def check_settings_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """A key this app does not know is a typo or a setting of another app:
+    either way, the setting the site meant is not in effect."""
+    from notifications.conf import conf
+
+    return unknown_key_errors(conf, check_id="notifications.E030", docs=SETTINGS_DOCS)
 
 
 @register(Tags.compatibility)

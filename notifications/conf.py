@@ -2,7 +2,9 @@
 
 The dict keeps django-notifications' name and keys, and adds this app's own.
 Properties read ``django.conf.settings`` on every access, so
-``override_settings`` works with no cache to clear.
+``override_settings`` works with no cache to clear. What both apps' confs
+share (reading the dict, the socket limits) is in notifications.realtime.appconf;
+an unknown key is reported by the check notifications.E030.
 """
 
 from typing import Any
@@ -10,9 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from notifications.realtime.appconf import SOCKET_LIMIT_DEFAULTS, AppConf
+
 SETTING = "DJANGO_NOTIFICATIONS_CONFIG"
-# Where the published docs live; check hints and errors link to its pages.
-DOCS_URL = "https://github.com/django-notifications-live/django-notifications-live/blob/main/docs/"
 
 DEFAULTS: dict[str, Any] = {
     # django-notifications' keys, same meaning and defaults, except
@@ -33,11 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "WEBSOCKET_URL": "/ws/notifications/",
     "SYNC_PAGE_SIZE": 100,
     "SYNC_OVERLAP_SECONDS": 60,
-    "MAX_FRAME_BYTES": 16 * 1024,
-    "FRAMES_PER_SECOND": 20,
-    "FRAME_BURST": 40,
-    "MAX_SOCKETS_PER_USER": 20,
-    "ABUSE_COOLDOWN_SECONDS": 3,
+    **SOCKET_LIMIT_DEFAULTS,
     "BULK_CREATE_BATCH_SIZE": 1000,
     "TRIGGERS_MODULE": "live",
     # Seen and grouping.
@@ -72,20 +70,9 @@ class Badge:
     CHOICES = (UNSEEN, UNREAD)
 
 
-def abuse_cooldown(setting: str, value: Any) -> float:
-    """Validate ABUSE_COOLDOWN_SECONDS: 0 (off) to 4 s, since daphne drops a
-    handshake still pending after 5 s."""
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 4:
-        raise ImproperlyConfigured(f"{setting}['ABUSE_COOLDOWN_SECONDS'] must be a number from 0 to 4, not {value!r}.")
-    return float(value)
-
-
-class NotificationsConf:
-    def _get(self, key: str) -> Any:
-        user = getattr(settings, SETTING, {}) or {}
-        if not isinstance(user, dict):
-            raise ImproperlyConfigured(f"{SETTING} must be a dict.")
-        return user.get(key, DEFAULTS[key])
+class NotificationsConf(AppConf):
+    setting = SETTING
+    defaults = DEFAULTS
 
     def as_dict(self) -> dict[str, Any]:
         user = getattr(settings, SETTING, {}) or {}
@@ -170,10 +157,6 @@ class NotificationsConf:
     @property
     def frame_burst(self) -> float:
         return float(self._get("FRAME_BURST"))
-
-    @property
-    def abuse_cooldown_seconds(self) -> float:
-        return abuse_cooldown(SETTING, self._get("ABUSE_COOLDOWN_SECONDS"))
 
     @property
     def bulk_create_batch_size(self) -> int:

@@ -14,8 +14,8 @@ from django.db import DatabaseError, transaction
 
 from notifications import protocol, selectors
 from notifications.realtime import dbwatch
-from notifications.realtime.hub import MULTICAST_GROUP
 from notifications.realtime.publish import MULTICAST_THRESHOLD, Event, live_groups, process_local, publish
+from notifications.realtime.wire import MULTICAST_GROUP
 
 logger = logging.getLogger("notifications.delivery")
 
@@ -53,7 +53,7 @@ def _wake_other_processes(using: str) -> None:
 
 class PushedHere:
     """What this process pushed itself: a server process that watches for
-    other processes' writes (consumers.watch_other_processes, on a layer
+    other processes' writes (jobs.watch_other_processes, on a layer
     that reaches only its own process) leaves these alone."""
 
     last_id = 0
@@ -89,7 +89,7 @@ def _created_events(shared: dict[str, Any], notifications: list[Any]) -> list[Ev
     """A bulk send's rows are copies of one, so every server process gets the
     payload they share, the recipients and the ids, and builds the frames of
     the recipients it holds sockets of, counting their unread in one query
-    (consumers.push_created). Nothing here is per recipient but two integers:
+    (jobs.push_created). Nothing here is per recipient but two integers:
     no asking Redis who is connected, no count query and no frame. Two flat
     lists, not pairs: unpacking 10,000 pairs makes 10,000 lists for the
     garbage collector to track in every process (3-5 ms against 1)."""

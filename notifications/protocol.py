@@ -1,14 +1,16 @@
 """Protocol v1 of /ws/notifications/: the only code that knows the wire format.
 
 Server frames are built here; client frames are validated here. Group names
-live here too. docs/protocol.md describes the frames.
+live here too. docs/protocol.md describes the frames. It imports only the
+wire (realtime.wire), so selectors and services that use it load without the
+server (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from notifications.realtime.consumer import ErrorCode, FrameError
+from notifications.realtime.wire import ErrorCode, FrameError
 
 VERSION = 1
 MAX_ID = 2**63 - 1
@@ -24,7 +26,7 @@ def user_group(user_id: int) -> str:
 # Every notifications socket; each one filters announcements by its audience.
 ANNOUNCEMENTS_GROUP = "notifications.announcements"
 
-# A bulk send's rows, sent to every hub (delivery, consumers.push_created).
+# A bulk send's rows, sent to every hub (delivery, jobs.push_created).
 CREATED_EVENT = "notifications.created"
 
 

@@ -105,10 +105,10 @@ def fresh_channel_layers() -> Iterator[None]:
 def no_abuse_cooldowns() -> Iterator[None]:
     """Forget which users this process cooled down: a later test's user may
     have the same primary key."""
-    from notifications.realtime import consumer
+    from notifications.realtime import socket_limit
 
     yield
-    consumer._cooldowns.clear()
+    socket_limit.cooldowns_forget()
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """System checks catch deployments that would silently lose live delivery."""
 
+import pytest
 from django.core import checks
+from django.test import override_settings
 
 
 def ids(**kwargs):
@@ -111,3 +113,39 @@ def test_closing_database_connections_after_each_call_is_a_deploy_warning(settin
     assert "notifications.W007" not in ids()  # only with --deploy
     monkeypatch.setitem(database, "CONN_MAX_AGE", 60)
     assert "notifications.W007" not in ids(include_deployment_checks=True)
+
+
+@pytest.mark.parametrize(
+    ("setting", "config", "key", "meant", "check_id", "page"),
+    [
+        (
+            "DJANGO_NOTIFICATIONS_CONFIG",
+            {"HEARTBEAT_SECOND": 10, "SYNC_PAGE_SIZE": 50},
+            "HEARTBEAT_SECOND",
+            "HEARTBEAT_SECONDS",
+            "notifications.E030",
+            "settings.md",
+        ),
+        (
+            "CHAT_CONFIG",
+            {"HISTORY_PAGE": 5, "MAX_MESSAGE_LENGTH": 500},
+            "HISTORY_PAGE",
+            "HISTORY_PAGE_SIZE",
+            "chat.E001",
+            "chat.md",
+        ),
+    ],
+)
+def test_an_unknown_settings_key_is_an_error_that_names_it(setting, config, key, meant, check_id, page):
+    with override_settings(**{setting: config}):
+        [message] = [m for m in checks.run_checks() if m.id == check_id]
+    assert message.level == checks.ERROR
+    assert f"'{key}'" in message.msg and setting in message.msg
+    assert f"'{meant}'" in message.hint and f"/docs/{page}" in message.hint
+    assert not [m for m in checks.run_checks() if m.id == check_id]
+
+
+def test_a_settings_dict_that_is_not_a_dict_is_reported_by_the_same_check():
+    with override_settings(CHAT_CONFIG=["MAX_MESSAGE_LENGTH"]):
+        [message] = [m for m in checks.run_checks() if m.id == "chat.E001"]
+    assert "CHAT_CONFIG must be a dict" in message.msg

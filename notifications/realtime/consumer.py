@@ -4,15 +4,18 @@ It owns everything that is the same for every socket: authentication, frame
 size and rate limits, JSON decoding, error frames, the ``closing`` frame and
 revocation, and hub membership. A subclass declares its groups, what to send
 once joined, and one ``handle_<type>`` coroutine per client frame type.
+
+In the real-time layering (docs/architecture.md) it sits above the wire
+(``wire``, ``frames``) with the hub and the limits (``socket_limit``), and
+below the apps' consumers; nothing below it imports it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -21,86 +24,25 @@ from channels.layers import get_channel_layer
 from . import daphne_compat, socket_limit
 from .frames import JSONDecodeError, decode, encode
 from .hub import Hub, get_hub
+from .socket_limit import SocketLimits, TokenBucket, keep_sockets_alive
+from .wire import CONTROL_GROUP_PREFIX, CloseCode, ErrorCode, FrameError, control_group
+
+if TYPE_CHECKING:
+    from .appconf import AppConf
+
+# Importable from here too, where they were first defined.
+__all__ = [
+    "CONTROL_GROUP_PREFIX",
+    "CloseCode",
+    "ErrorCode",
+    "FrameError",
+    "RealtimeConsumer",
+    "TokenBucket",
+    "control_group",
+    "keep_sockets_alive",
+]
 
 logger = logging.getLogger("notifications.realtime")
-
-# Users whose socket this process closed for abuse (a flood or bad frames),
-# keyed by (consumer kind, user id), with the monotonic time their cooldown
-# ends. Per process: a flooder behind a load balancer is slowed on each.
-_cooldowns: dict[tuple[str, Any], float] = {}
-# daphne drops a handshake still pending after websocket_handshake_timeout
-# (5 s by default), so a cooldown never holds one longer than this.
-MAX_HANDSHAKE_HOLD_SECONDS = 4.5
-
-
-class CloseCode:
-    NOT_LOGGED_IN = 4401
-    FORBIDDEN = 4403
-    SESSION_ENDED = 4408
-    RATE_LIMITED = 4429
-    BAD_FRAMES = 4400
-    TOO_LARGE = 1009
-    # For a server that refuses to send 1009 from the application (daphne
-    # without realtime.daphne_compat applied).
-    TOO_LARGE_FALLBACK = 4409
-
-
-class ErrorCode:
-    BAD_JSON = "bad_json"
-    BAD_FRAME = "bad_frame"
-    UNKNOWN_TYPE = "unknown_type"
-    BAD_FIELD = "bad_field"
-    BINARY = "binary_not_supported"
-    NOT_FOUND = "not_found"
-    RATE_LIMITED = "rate_limited"
-    SERVER_ERROR = "server_error"
-
-
-class FrameError(Exception):
-    """A client frame that is refused with an ``error`` frame."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-CONTROL_GROUP_PREFIX = "realtime.user."
-
-
-def control_group(user_id: int) -> str:
-    """Every socket of a user, in any app, for revocation."""
-    return f"{CONTROL_GROUP_PREFIX}{user_id}"
-
-
-class TokenBucket:
-    def __init__(self, rate: float, burst: float):
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-
-async def keep_sockets_alive(hub: Hub) -> None:
-    """Every third of socket_limit.ENTRY_SECONDS, in every server: renew the
-    shared count's entries of this server's open sockets."""
-    entries = [
-        (member.socket_kind(), member.user_id, member.socket_id)
-        for group, members in list(hub.members.items())
-        if group.startswith(CONTROL_GROUP_PREFIX)
-        for member in tuple(members)
-        if getattr(member, "socket_id", None)
-    ]
-    await socket_limit.keep_alive(hub.layer, entries)
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
@@ -112,26 +54,19 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # would cost a task per socket and contend for the process inbox.
     channel_layer_alias = "realtime.hub-only"
 
-    max_frame_bytes = 16 * 1024
-    rate_per_second = 20.0
-    rate_burst = 40.0
-    # Refused frames (rate-limited or invalid) tolerated before closing.
-    max_strikes = 50
-    # Open sockets of this consumer class per user, across processes when
-    # the layer is channels-redis (socket_limit.py); one more is closed with 4429.
-    max_sockets_per_user = 20
-    # After a socket is closed for abuse, the same user's next handshakes in
-    # this process wait until this many seconds have passed since the close,
-    # so a client that reconnects in a loop floods a small share of the time.
-    abuse_cooldown_seconds = 3.0
+    # The app's settings (realtime.appconf.AppConf), which give the limits;
+    # without one, SocketLimits' defaults apply.
+    app_conf: ClassVar[AppConf | None] = None
 
     user: Any
     hub: Hub
+    socket_limits: SocketLimits
 
     # Hooks for subclasses ---------------------------------------------------------
 
-    def settings(self) -> None:
-        """Called at connect to read limits from the app's conf."""
+    def limits(self) -> SocketLimits:
+        """Called at connect: this socket's limits, read live from the app's conf."""
+        return self.app_conf.socket_limits() if self.app_conf is not None else SocketLimits()
 
     async def groups_for_user(self) -> list[str]:
         """The hub groups this socket joins, before ``joined`` runs."""
@@ -173,11 +108,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         """Called on the handshake. Anonymous users are accepted and then
         closed with 4401, so that browsers see the code and stop retrying."""
-        self.settings()
+        self.socket_limits = self.limits()
         self.user = self.scope.get("user")
         self.joined_groups: list[str] = []
         self.closed = False
-        self.bucket = TokenBucket(self.rate_per_second, self.rate_burst)
+        self.bucket = TokenBucket(self.socket_limits.frames_per_second, self.socket_limits.frame_burst)
         self.strikes = 0
         authenticated = self.user is not None and self.user.is_authenticated
         if authenticated:
@@ -194,7 +129,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # scope["user"] is a lazy object: every attribute read goes through
         # it, which was 10% of an idle server's CPU in keep_sockets_alive.
         self.user_id = self.user.pk
-        if self.sockets_of_user() >= self.max_sockets_per_user:
+        if self.sockets_of_user() >= self.socket_limits.max_sockets_per_user:
             await self.close_with(CloseCode.RATE_LIMITED, "too_many_sockets")
             return
         # Frames the hub delivers between joining and the snapshot wait here,
@@ -212,7 +147,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 kind=self.socket_kind(),
                 user_id=self.user.pk,
                 socket_id=self.socket_id,
-                limit=self.max_sockets_per_user,
+                limit=self.socket_limits.max_sockets_per_user,
             )
         if not admitted:
             self.socket_id = None
@@ -233,25 +168,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def wait_out_cooldown(self) -> None:
         """Hold the handshake (before accept, so the client cannot send yet)
         while this user is cooling down after an abuse close."""
-        key = (self.socket_kind(), self.user.pk)
-        until = _cooldowns.get(key)
-        if until is None:
-            return
-        remaining = until - time.monotonic()
-        if remaining <= 0:
-            _cooldowns.pop(key, None)
-            return
-        await asyncio.sleep(min(remaining, MAX_HANDSHAKE_HOLD_SECONDS))
+        hold = socket_limit.cooldown_hold(self.socket_kind(), self.user.pk)
+        if hold > 0:
+            await asyncio.sleep(hold)
 
     def start_cooldown(self) -> None:
-        if self.abuse_cooldown_seconds <= 0:
-            return
-        now = time.monotonic()
-        if len(_cooldowns) >= 1000:  # keep the table small: drop the expired
-            for key, until in list(_cooldowns.items()):
-                if until <= now:
-                    del _cooldowns[key]
-        _cooldowns[(self.socket_kind(), self.user.pk)] = now + self.abuse_cooldown_seconds
+        socket_limit.cooldown_start(self.socket_kind(), self.user.pk, self.socket_limits.abuse_cooldown_seconds)
 
     def sockets_of_user(self) -> int:
         """This user's open sockets of this kind in this process. Counting and
@@ -292,7 +214,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if text_data is None:
             await self.strike(ErrorCode.BINARY, "Frames must be JSON text.")
             return
-        if len(text_data) > self.max_frame_bytes or (len(text_data.encode()) > self.max_frame_bytes):
+        limit = self.socket_limits.max_frame_bytes
+        if len(text_data) > limit or len(text_data.encode()) > limit:
             await self.close_too_large()
             return
         try:
@@ -334,8 +257,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             self.held_frames.append(text)
             return
         # Under daphne, a shortcut past the ASGI send chain (daphne_compat).
-        send_now = self.scope.get("extensions", {}).get(daphne_compat.SEND_TEXT_EXTENSION)
-        if send_now is None or not send_now["send"](text):
+        shortcut = self.scope.get("extensions", {}).get(daphne_compat.SEND_TEXT_EXTENSION)
+        if shortcut is None or not shortcut["send"](text):
             await self.send(text_data=text)
 
     async def send_error(self, code: str, message: str) -> None:
@@ -344,7 +267,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def strike(self, code: str, message: str) -> None:
         """Answer a refused frame, and close a client that keeps sending them."""
         self.strikes += 1
-        if self.strikes > self.max_strikes:
+        if self.strikes > self.socket_limits.max_strikes:
             close = CloseCode.RATE_LIMITED if code == ErrorCode.RATE_LIMITED else CloseCode.BAD_FRAMES
             self.start_cooldown()
             await self.close_with(close, code)

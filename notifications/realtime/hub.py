@@ -19,6 +19,9 @@ message per chunk per process instead of one group_send per recipient. An app
 can also send MULTICAST_GROUP an event of its own type, which each hub hands
 to the handler the app registered with ``Hub.on``: notifications sends a bulk
 send's rows that way, and each hub builds the frames of its own recipients.
+
+Part of the real-time layer (docs/architecture.md): it imports the wire and
+the Redis helpers, and the apps' ``jobs`` modules give it its tickers.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from channels.layers import get_channel_layer
 
 from . import redis_store
 from .frames import encode
+from .wire import MULTICAST, MULTICAST_GROUP, WATCH_SECONDS
 
 logger = logging.getLogger("notifications.realtime")
 
@@ -44,11 +48,10 @@ MAX_CONCURRENT_LAYER_OPS = 64
 # How often the hub re-adds its groups. channels-redis forgets a group member
 # after group_expiry, and a Redis restarted empty forgets all of them.
 DEFAULT_REFRESH_SECONDS = 60.0
-# How often a hub on channels-redis checks that no Redis host of the layer
-# lost its data: a shard restarted empty drops the hub's groups there while
-# the hub's own inbox, on another shard, never notices. A marker key per host
-# that outlives a few checks tells.
-WATCH_SECONDS = 1.0
+# Every WATCH_SECONDS (wire.py) a hub on channels-redis checks that no Redis
+# host of the layer lost its data: a shard restarted empty drops the hub's
+# groups there while the hub's own inbox, on another shard, never notices. A
+# marker key per host that outlives a few checks tells.
 MARKER_TTL = 10
 # The longest wait between attempts to reach a channel layer that is down.
 # Short, so pushes resume within about a second of Redis coming back; an
@@ -66,9 +69,6 @@ Frames = Iterable[tuple[str, dict[str, Any]]]  # (group, frame) pairs
 
 # Sent by close() to the hub's own channel.
 STOP = "hub.stop"
-# Every hub is in this group; publish.apublish sends multicast chunks to it.
-MULTICAST_GROUP = "realtime.hubs"
-MULTICAST = "hub.multicast"
 WRITES_BETWEEN_YIELDS = 16
 
 
@@ -324,15 +324,16 @@ class Hub:
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Hub]] = weakref.WeakKeyDictionary()
 
 
-async def get_hub(alias: str = "default") -> Hub:
-    """The hub of the running event loop, started on first use."""
+async def get_hub() -> Hub:
+    """The hub of the running event loop, started on first use, on the
+    default channel layer (one hub per loop, so one layer)."""
     loop = asyncio.get_running_loop()
     future = _hubs.get(loop)
     if future is None:
         future = loop.create_future()
         _hubs[loop] = future
         try:
-            layer = get_channel_layer(alias)
+            layer = get_channel_layer()
             if layer is None:
                 raise RuntimeError("No channel layer is configured: set CHANNEL_LAYERS to push live.")
             hub = Hub(layer)

@@ -43,7 +43,7 @@ from typing import Any
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
 from . import redis_store
-from .hub import MULTICAST, MULTICAST_GROUP, WATCH_SECONDS, running_hub_loops
+from .wire import MULTICAST, MULTICAST_GROUP, WATCH_SECONDS
 
 logger = logging.getLogger("notifications.realtime")
 
@@ -315,6 +315,10 @@ def _layer_loop(alias: str) -> tuple[asyncio.AbstractEventLoop, Any, bool] | _Pu
         current = asyncio.get_running_loop()
     except RuntimeError:
         current = None
+    # Imported here: publishing code (services, delivery) loads without the
+    # hub, and a process whose hub module was never imported has no hub.
+    from .hub import running_hub_loops
+
     loops = running_hub_loops()
     if current is not None and current in loops:
         # Sync code on the server's own loop (only possible with

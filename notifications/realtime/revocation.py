@@ -15,8 +15,8 @@ from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 
-from .consumer import control_group
 from .publish import publish
+from .wire import control_group
 
 
 def revoke(*, user_id: int, session_key: str | None = None, reason: str = "session_ended") -> None:

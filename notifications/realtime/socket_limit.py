@@ -1,5 +1,7 @@
-"""Counting a user's open sockets across server processes, for
-MAX_SOCKETS_PER_USER.
+"""The limits every socket is held to: the limits themselves
+(``SocketLimits``, which each app's conf provides), the frame rate's token
+bucket, the abuse cooldown table, and the count of a user's open sockets
+across server processes, for MAX_SOCKETS_PER_USER.
 
 With channels-redis, each socket is an entry in a Redis sorted set per user
 and consumer kind, scored by when it expires. A server adds an entry at
@@ -17,13 +19,91 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from . import redis_store
+from .wire import CONTROL_GROUP_PREFIX
+
+if TYPE_CHECKING:
+    from .hub import Hub
 
 logger = logging.getLogger("notifications.realtime")
 
 ENTRY_SECONDS = 90.0
+
+
+@dataclass(frozen=True)
+class SocketLimits:
+    """What one socket may do; an app's conf builds these from its setting."""
+
+    max_frame_bytes: int = 16 * 1024
+    frames_per_second: float = 20.0
+    frame_burst: float = 40.0
+    # Refused frames (rate-limited or invalid) tolerated before closing.
+    max_strikes: int = 50
+    # Open sockets of one consumer class per user, across processes when the
+    # layer is channels-redis; one more is closed with 4429.
+    max_sockets_per_user: int = 20
+    # After a socket is closed for abuse, the same user's next handshakes in
+    # this process wait until this many seconds have passed since the close,
+    # so a client that reconnects in a loop floods a small share of the time.
+    abuse_cooldown_seconds: float = 3.0
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float):
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+# Users whose socket this process closed for abuse (a flood or bad frames),
+# keyed by (consumer kind, user id), with the monotonic time their cooldown
+# ends. Per process: a flooder behind a load balancer is slowed on each.
+_cooldowns: dict[tuple[str, Any], float] = {}
+# daphne drops a handshake still pending after websocket_handshake_timeout
+# (5 s by default), so a cooldown never holds one longer than this.
+MAX_HANDSHAKE_HOLD_SECONDS = 4.5
+
+
+def cooldown_hold(kind: str, user_id: Any) -> float:
+    """How long to hold this user's handshake: 0 unless they are cooling down."""
+    key = (kind, user_id)
+    until = _cooldowns.get(key)
+    if until is None:
+        return 0.0
+    remaining = until - time.monotonic()
+    if remaining <= 0:
+        _cooldowns.pop(key, None)
+        return 0.0
+    return min(remaining, MAX_HANDSHAKE_HOLD_SECONDS)
+
+
+def cooldown_start(kind: str, user_id: Any, seconds: float) -> None:
+    if seconds <= 0:
+        return
+    now = time.monotonic()
+    if len(_cooldowns) >= 1000:  # keep the table small: drop the expired
+        for key, until in list(_cooldowns.items()):
+            if until <= now:
+                del _cooldowns[key]
+    _cooldowns[(kind, user_id)] = now + seconds
+
+
+def cooldowns_forget() -> None:
+    """Forget every cooldown of this process (tests whose users reuse ids)."""
+    _cooldowns.clear()
 
 
 def _key(layer: Any, kind: str, user_id: int) -> str:
@@ -80,3 +160,16 @@ async def keep_alive(layer: Any, entries: list[tuple[str, int, str]]) -> None:
         pipe.expire(key, int(ENTRY_SECONDS) + 1)
 
     await redis_store.pipelined(layer, by_key, shard=lambda key: key, queue=renew)
+
+
+async def keep_sockets_alive(hub: Hub) -> None:
+    """Every third of ENTRY_SECONDS, in every server: renew the shared
+    count's entries of this server's open sockets."""
+    entries = [
+        (member.socket_kind(), member.user_id, member.socket_id)
+        for group, members in list(hub.members.items())
+        if group.startswith(CONTROL_GROUP_PREFIX)
+        for member in tuple(members)
+        if getattr(member, "socket_id", None)
+    ]
+    await keep_alive(hub.layer, entries)
