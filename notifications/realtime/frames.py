@@ -16,3 +16,20 @@ def encode(frame: dict[str, Any]) -> str:
 
 def decode(text: str | bytes) -> Any:
     return orjson.loads(text)
+
+
+# The largest id a client frame may carry: a database's signed 64-bit key.
+MAX_ID = 2**63 - 1
+
+
+def frame_id(frame: dict[str, Any], field: str, *, what: str = "an id") -> int:
+    """A required id field of a client frame, for either app's protocol: an
+    integer in the id range, not a bool or a float. ``what`` names the id in
+    the error frame."""
+    # consumer.py imports this module, so its error types are imported here.
+    from .consumer import ErrorCode, FrameError
+
+    value = frame.get(field)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
+        raise FrameError(ErrorCode.BAD_FIELD, f"'{field}' must be {what} (an integer).")
+    return value
