@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models.signals import m2m_changed, post_save, pre_save
 
 from notifications import services
+from notifications.realtime.stored import stored_values
 from notifications.swappable import load_notification_model
 
 
@@ -86,8 +87,8 @@ def _groups_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_s
 def _remember_staff(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
     if instance.pk is None or (update_fields is not None and "is_staff" not in update_fields):
         return
-    old = sender._default_manager.filter(pk=instance.pk).values_list("is_staff", flat=True).first()
-    instance._notifications_was_staff = old
+    old = stored_values(instance, "is_staff")
+    instance._notifications_was_staff = old["is_staff"] if old is not None else None
 
 
 def _staff_changed(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
