@@ -6,7 +6,7 @@ reaches the user's open tabs through one code path: ``delivery``, after commit.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -183,19 +183,31 @@ def _forget_unread_counts(user_ids: Iterable[int]) -> None:
     cache.delete_many([selectors.unread_count_cache_key(uid) for uid in user_ids])
 
 
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), ID_CHUNK):
+        yield ids[start : start + ID_CHUNK]
+
+
+def _update_matching(
+    queryset: models.QuerySet, *, where: dict[str, Any], values: dict[str, Any]
+) -> tuple[list[tuple[int, int]], int]:
+    """Set ``values`` on the rows of ``queryset`` that match ``where``, by
+    id in chunks (each UPDATE checks ``where`` again); returns those rows'
+    ``(id, recipient_id)`` and how many changed. Call it in a transaction."""
+    rows = list(queryset.filter(**where).values_list("id", "recipient_id"))
+    ids = [row[0] for row in rows]
+    count = sum(queryset.model.objects.filter(id__in=chunk, **where).update(**values) for chunk in _chunks(ids))
+    return rows, count
+
+
 def _set_flag(queryset: models.QuerySet, field: str, value: bool, push: str | None, everything: bool = False) -> int:
-    """Set a boolean ``field`` on the rows of ``queryset`` that differ, in
-    chunks, and push ``push`` (a frame type) for exactly those rows."""
+    """Set a boolean ``field`` on the rows of ``queryset`` that differ, and
+    push ``push`` (a frame type) for exactly those rows."""
     db = queryset.db
     with transaction.atomic(using=db):
-        rows = list(queryset.filter(**{field: not value}).values_list("id", "recipient_id"))
+        rows, count = _update_matching(queryset, where={field: not value}, values={field: value})
         if not rows:
             return 0
-        ids = [row[0] for row in rows]
-        count = 0
-        for start in range(0, len(ids), ID_CHUNK):
-            chunk = ids[start : start + ID_CHUNK]
-            count += queryset.model.objects.filter(id__in=chunk, **{field: not value}).update(**{field: value})
         if push is not None:
             delivery.notifications_changed(push, rows, everything=everything, using=db)
     _forget_unread_counts({row[1] for row in rows})
@@ -221,15 +233,9 @@ def notifications_set_seen(*, queryset: models.QuerySet) -> int:
     ``seen`` frame with the newest id seen and the new unseen count."""
     db = queryset.db
     with transaction.atomic(using=db):
-        rows = list(queryset.filter(seen_at__isnull=True).values_list("id", "recipient_id"))
+        rows, count = _update_matching(queryset, where={"seen_at__isnull": True}, values={"seen_at": timezone.now()})
         if not rows:
             return 0
-        now = timezone.now()
-        ids = [row[0] for row in rows]
-        count = 0
-        for start in range(0, len(ids), ID_CHUNK):
-            chunk = ids[start : start + ID_CHUNK]
-            count += queryset.model.objects.filter(id__in=chunk, seen_at__isnull=True).update(seen_at=now)
         up_to: dict[int, int] = {}
         for notification_id, user_id in rows:
             up_to[user_id] = max(up_to.get(user_id, 0), notification_id)
@@ -269,9 +275,7 @@ def notifications_delete(*, queryset: models.QuerySet, soft: bool | None = None)
         if not rows:
             return 0
         ids = [row[0] for row in rows]
-        count = 0
-        for start in range(0, len(ids), ID_CHUNK):
-            count += queryset.model.objects.filter(id__in=ids[start : start + ID_CHUNK]).delete()[0]
+        count = sum(queryset.model.objects.filter(id__in=chunk).delete()[0] for chunk in _chunks(ids))
         delivery.notifications_changed("deleted", rows, using=db)
     _forget_unread_counts({row[1] for row in rows})
     return count
