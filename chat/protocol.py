@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from notifications.realtime.frames import frame_id
 from notifications.realtime.wire import ErrorCode, FrameError
 
 VERSION = 1
-MAX_ID = 2**63 - 1
 MAX_CLIENT_ID = 64
 
 ROOM_GROUP_PREFIX = "chat.room."
@@ -86,11 +86,8 @@ PONG = {"type": "pong"}
 
 
 def message_id(frame: dict[str, Any], field: str) -> int:
-    """A required id field: an integer in the id range, not a bool or a float."""
-    value = frame.get(field)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
-        raise FrameError(ErrorCode.BAD_FIELD, f"'{field}' must be a message id (an integer).")
-    return value
+    """A required message id field (``before``, ``last_id``)."""
+    return frame_id(frame, field, what="a message id")
 
 
 def message_body(frame: dict[str, Any], *, max_length: int) -> str:

@@ -9,6 +9,7 @@ from django.db.models.signals import m2m_changed, post_save, pre_save
 
 from chat import delivery
 from chat.models import Room
+from notifications.realtime.stored import stored_values
 
 
 def _members_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any) -> None:
@@ -36,7 +37,8 @@ def _members_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_
 
 def _remember_privacy(sender: Any, instance: Room, **kwargs: Any) -> None:
     if instance.pk is not None:
-        instance._was_private = Room.objects.filter(pk=instance.pk).values_list("is_private", flat=True).first()
+        old = stored_values(instance, "is_private")
+        instance._was_private = old["is_private"] if old is not None else None
 
 
 def _privacy_changed(sender: Any, instance: Room, created: bool, **kwargs: Any) -> None:

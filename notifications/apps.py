@@ -17,14 +17,13 @@ class Config(AppConfig):
             checks,  # noqa: F401  (registers the checks)
             receivers,
         )
-        from notifications.base.models import notify_handler
         from notifications.realtime.revocation import connect_revocation_signals
         from notifications.signals import notify
         from notifications.triggers import autodiscover
 
         # django-notifications exposed the signal on the package too.
         notifications.notify = notify  # type: ignore[attr-defined]
-        notify.connect(notify_handler, dispatch_uid="notifications.models.notification")
+        notify.connect(receivers.notify_handler, dispatch_uid="notifications.models.notification")
         connect_revocation_signals()
         receivers.connect()
         autodiscover()

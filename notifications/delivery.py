@@ -1,6 +1,10 @@
 """Pushing stored changes to sockets. The only notifications code that talks
 to the channel layer, always from ``transaction.on_commit``: a rolled-back
 write never reaches a socket, and a layer failure never fails the write.
+
+Delivery sits between ``services``, which call it after each write, and
+``selectors``, which it reads frames from (``notifications.services``
+describes the layers); it never writes and never imports the services.
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from notifications.realtime.frames import frame_id
 from notifications.realtime.wire import ErrorCode, FrameError
 
 VERSION = 1
-MAX_ID = 2**63 - 1
 
 USER_GROUP_PREFIX = "notifications.user."
 
@@ -128,20 +128,17 @@ PONG = {"type": "pong"}
 
 
 def notification_id(frame: dict[str, Any], field: str = "id") -> int:
-    """A required id field: an integer in the id range, not a bool or a float."""
-    value = frame.get(field)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
-        raise FrameError(ErrorCode.BAD_FIELD, f"'{field}' must be an id (an integer).")
-    return value
+    """A required id field (``id`` unless ``field`` says otherwise)."""
+    return frame_id(frame, field)
 
 
 def announcement_id(frame: dict[str, Any]) -> int:
-    return notification_id(frame, "announcement")
+    return frame_id(frame, "announcement")
 
 
 def up_to(frame: dict[str, Any]) -> int:
     """``up_to`` of a mark_seen frame: the newest id the user has in view."""
-    return notification_id(frame, "up_to")
+    return frame_id(frame, "up_to")
 
 
 def whole_group(frame: dict[str, Any]) -> bool:
@@ -156,4 +153,4 @@ def sync_after(frame: dict[str, Any]) -> int | None:
     """``after`` of a sync frame: the last id the client has, or null for all."""
     if frame.get("after") is None:
         return None
-    return notification_id(frame, "after")
+    return frame_id(frame, "after")

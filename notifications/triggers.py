@@ -33,6 +33,8 @@ from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.utils.module_loading import autodiscover_modules
 
+from notifications.realtime.stored import stored_values
+
 logger = logging.getLogger("notifications.triggers")
 
 Changes = dict[str, tuple[Any, Any]]
@@ -153,7 +155,7 @@ def on_update(
                 return
             if update_fields is not None and not set(update_fields) & (set(names) | set(attnames)):
                 return
-            old = sender._default_manager.filter(pk=instance.pk).values(*attnames).first()
+            old = stored_values(instance, *attnames)
             if old is not None:
                 setattr(instance, key, old)
 

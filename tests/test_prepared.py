@@ -144,3 +144,26 @@ def test_a_registered_queryset_filter_applies_to_the_newest_id(alice, bob, monke
     notify.send(bob, recipient=alice, verb="hide")
     monkeypatch.setattr(registry, "_queryset_filters", [lambda queryset, request: queryset.exclude(verb="hide")])
     assert selectors.hello_snapshot(user=alice)["last_id"] == first.pk
+
+
+def test_the_heartbeat_and_has_notification_see_what_the_queryset_filters_leave(alice, bob, monkeypatch):
+    # A heartbeat naming an id that sync never returns would make the
+    # client sync on every beat.
+    from notifications import registry
+    from notifications.templatetags.notifications_tags import has_notification
+
+    [(_, [first])] = notify.send(bob, recipient=alice, verb="keep")
+    notify.send(bob, recipient=alice, verb="hide")
+    calls = []
+
+    def hide(queryset, request):
+        calls.append(request)
+        return queryset.exclude(verb="hide")
+
+    monkeypatch.setattr(registry, "_queryset_filters", [hide])
+    assert selectors.heartbeat_snapshots(user_ids=[alice.pk])[alice.pk]["last_id"] == first.pk
+    calls.clear()
+    assert has_notification(alice) is True
+    assert calls == [None]
+    first.mark_as_read()
+    assert has_notification(alice) is False

@@ -1,14 +1,17 @@
-"""django-notifications' abstract model, queryset and signal handler.
+"""django-notifications' abstract model and queryset.
 
-Field names, meanings, the queryset methods and ``notify_handler`` match
-django-notifications-hq 1.8 and django-notifications-community 1.12, so code
-written against either keeps working. Every write goes through
-``notifications.services``, which pushes the change to the user's sockets
-after commit.
+Field names, meanings and the queryset methods match django-notifications-hq
+1.8 and django-notifications-community 1.12, so code written against either
+keeps working. Every write goes through ``notifications.services`` (reached
+by ``services()`` below), which pushes the change to the user's sockets after
+commit. ``notify_handler``, the ``notify`` signal's receiver, lives in
+``notifications.receivers`` and is importable from here, where
+django-notifications has it.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +26,33 @@ from django.utils.translation import gettext_lazy as _
 
 from notifications.conf import conf
 from notifications.utils import id2slug
+
+
+def services() -> ModuleType:
+    """``notifications.services``: the one place where the models reach up.
+
+    The layers import downwards: services, then delivery, then selectors,
+    then models. django-notifications' model and queryset methods that write
+    (``mark_as_read``, ``mark_all_as_read``, ``mark_all_as_deleted`` and the
+    rest) are public API, and each of their writes must reach the user's open
+    tabs, which only the services do: they push through ``delivery`` after
+    commit. So those methods call the services through this function, and
+    nothing else in the models does. The import happens at call time because
+    the services import the concrete model, which imports this module.
+    """
+    from notifications import services as writes
+
+    return writes
+
+
+def __getattr__(name: str) -> Any:
+    # django-notifications' path of the ``notify`` receiver. Resolved on
+    # first use: the receiver imports the services (see services()).
+    if name == "notify_handler":
+        from notifications.receivers import notify_handler
+
+        return notify_handler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_soft_delete() -> bool:
@@ -66,19 +96,13 @@ class NotificationQuerySet(models.QuerySet):
         return self.filter(recipient=recipient) if recipient else self
 
     def mark_all_as_read(self, recipient: Any = None) -> int:
-        from notifications.services import notifications_set_unread
-
-        return notifications_set_unread(queryset=self.unread(True)._for(recipient), unread=False)
+        return services().notifications_set_unread(queryset=self.unread(True)._for(recipient), unread=False)
 
     def mark_all_as_seen(self, recipient: Any = None) -> int:
-        from notifications.services import notifications_set_seen
-
-        return notifications_set_seen(queryset=self.unseen(True)._for(recipient))
+        return services().notifications_set_seen(queryset=self.unseen(True)._for(recipient))
 
     def mark_all_as_unread(self, recipient: Any = None) -> int:
-        from notifications.services import notifications_set_unread
-
-        return notifications_set_unread(queryset=self.read(True)._for(recipient), unread=True)
+        return services().notifications_set_unread(queryset=self.read(True)._for(recipient), unread=True)
 
     def deleted(self) -> NotificationQuerySet:
         assert_soft_delete()
@@ -89,16 +113,12 @@ class NotificationQuerySet(models.QuerySet):
         return self.filter(deleted=False)
 
     def mark_all_as_deleted(self, recipient: Any = None) -> int:
-        from notifications.services import notifications_set_deleted
-
         assert_soft_delete()
-        return notifications_set_deleted(queryset=self.active()._for(recipient), deleted=True)
+        return services().notifications_set_deleted(queryset=self.active()._for(recipient), deleted=True)
 
     def mark_all_as_active(self, recipient: Any = None) -> int:
-        from notifications.services import notifications_set_deleted
-
         assert_soft_delete()
-        return notifications_set_deleted(queryset=self.deleted()._for(recipient), deleted=False)
+        return services().notifications_set_deleted(queryset=self.deleted()._for(recipient), deleted=False)
 
     def mark_as_unsent(self, recipient: Any = None) -> int:
         return self.sent()._for(recipient).update(emailed=False)
@@ -229,18 +249,14 @@ class AbstractNotification(models.Model):
         return id2slug(self.id)
 
     def mark_as_read(self) -> None:
-        from notifications.services import notifications_set_unread
-
         if self.unread:
             self.unread = False
-            notifications_set_unread(queryset=type(self).objects.filter(pk=self.pk), unread=False)
+            services().notifications_set_unread(queryset=type(self).objects.filter(pk=self.pk), unread=False)
 
     def mark_as_unread(self) -> None:
-        from notifications.services import notifications_set_unread
-
         if not self.unread:
             self.unread = True
-            notifications_set_unread(queryset=type(self).objects.filter(pk=self.pk), unread=True)
+            services().notifications_set_unread(queryset=type(self).objects.filter(pk=self.pk), unread=True)
 
     def _admin_link(self, prefix: str) -> Any:
         content_type = getattr(self, f"{prefix}_content_type")
@@ -261,57 +277,3 @@ class AbstractNotification(models.Model):
 
     def target_object_url(self) -> Any:
         return self._admin_link("target")
-
-
-def _require_model_instance(arg_name: str, obj: Any) -> None:
-    """A class or an unsaved instance would store a useless object id that
-    later breaks every view resolving the generic foreign key."""
-    if not isinstance(obj, models.Model):
-        raise TypeError(
-            f"notify.send() expected a model instance for '{arg_name}', got {obj!r}. Pass an instance, not a class."
-        )
-    if obj.pk is None:
-        raise ValueError(
-            f"notify.send() received an unsaved instance for '{arg_name}' (pk is None). Save it before sending."
-        )
-
-
-def _delivery_category(kwargs: dict[str, Any]) -> str | None:
-    """``category=`` names the delivery category (docs/channels.md), unless
-    the site's own notification model has a ``category`` field: then it
-    sets that field, as it did before delivery channels existed."""
-    from notifications.swappable import load_notification_model
-
-    fields = {f.name for f in load_notification_model()._meta.concrete_fields}
-    return None if "category" in fields else kwargs.pop("category", None)
-
-
-def notify_handler(verb: Any, **kwargs: Any) -> list[Any]:
-    """The ``notify`` signal's receiver: create one notification per recipient."""
-    from notifications.services import notification_create
-
-    kwargs.pop("signal", None)
-    recipient = kwargs.pop("recipient")
-    actor = kwargs.pop("sender")
-    _require_model_instance("sender", actor)
-    target = kwargs.pop("target", None)
-    action_object = kwargs.pop("action_object", None)
-    for name, obj in (("target", target), ("action_object", action_object)):
-        if obj is not None:
-            _require_model_instance(name, obj)
-    return notification_create(
-        recipient=recipient,
-        actor=actor,
-        verb=verb,
-        target=target,
-        action_object=action_object,
-        level=kwargs.pop("level", None),
-        description=kwargs.pop("description", None),
-        public=bool(kwargs.pop("public", True)),
-        group_key=kwargs.pop("group_key", None),
-        timestamp=kwargs.pop("timestamp", None),
-        channels=kwargs.pop("channels", None),
-        category=_delivery_category(kwargs),
-        critical=bool(kwargs.pop("critical", False)),
-        extra=kwargs,
-    )

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 
 from .publish import publish
+from .stored import stored_values
 from .wire import control_group
 
 
@@ -43,7 +44,7 @@ def _remember_credentials(sender: Any, instance: Any, update_fields: Any = None,
         return
     if update_fields is not None and not {"password", "is_active"} & set(update_fields):
         return  # e.g. the last_login update on every login
-    old = sender._default_manager.filter(pk=instance.pk).values("password", "is_active").first()
+    old = stored_values(instance, "password", "is_active")
     if old is not None:
         instance._realtime_credentials = (
             hashlib.sha256((old["password"] or "").encode()).hexdigest(),

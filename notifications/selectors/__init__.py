@@ -1,4 +1,9 @@
-"""Every read that serves a page, an endpoint or a socket."""
+"""Every read that serves a page, an endpoint or a socket.
+
+Selectors sit below ``services`` and ``delivery`` and above the models
+(``notifications.services`` describes the layers): they never write and
+never import the layers above them.
+"""
 
 from notifications.selectors.announcements import (
     announcement_payload,

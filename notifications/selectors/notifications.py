@@ -43,9 +43,12 @@ RELATED = ("actor", "target", "action_object")
 _json = DjangoJSONEncoder()
 
 
-def notifications_of(*, user: Any, request: Any = None) -> QuerySet:
-    """A user's notifications; without the soft-deleted ones under SOFT_DELETE."""
-    queryset = load_notification_model().objects.filter(recipient=user)
+def notifications_of(*, user: Any = None, user_ids: Iterable[int] | None = None, request: Any = None) -> QuerySet:
+    """A user's notifications, or those of each of ``user_ids``; without the
+    soft-deleted ones under SOFT_DELETE, through the registered queryset
+    filters."""
+    objects = load_notification_model().objects
+    queryset = objects.filter(recipient=user) if user_ids is None else objects.filter(recipient_id__in=list(user_ids))
     if conf.soft_delete:
         queryset = queryset.filter(deleted=False)
     return apply_queryset_filters(queryset, request)

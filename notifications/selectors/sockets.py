@@ -92,9 +92,7 @@ _newest = PreparedQuery.by_id(
 def heartbeat_snapshots(*, user_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """Each user's newest id and badge count, in a few grouped queries."""
     user_ids = list(user_ids)
-    queryset = load_notification_model().objects.filter(recipient_id__in=user_ids)
-    if conf.soft_delete:
-        queryset = queryset.filter(deleted=False)
+    queryset = notifications_of(user_ids=user_ids)
     newest = dict(queryset.order_by().values("recipient_id").annotate(m=Max("id")).values_list("recipient_id", "m"))
     counts = badges(user_ids=user_ids)
     return {uid: {"last_id": newest.get(uid), **counts[uid]._asdict()} for uid in user_ids}

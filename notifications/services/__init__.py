@@ -1,5 +1,19 @@
 """Every write. Views, consumers, the admin, commands, triggers and signal
-receivers call these; none of them writes to the database itself."""
+receivers call these; none of them writes to the database itself.
+
+The layers, each importing only the ones below it:
+
+- ``services`` (this package): writes, then hands the change to delivery;
+- ``delivery``: pushes stored changes to sockets after commit;
+- ``selectors``: reads, for pages, endpoints and frames;
+- ``models`` (``notifications.base.models``): the tables and
+  django-notifications' model and queryset methods.
+
+One edge points up: those methods write (``mark_as_read``,
+``mark_all_as_read``, ...) and must push like any write, so they call this
+package through ``notifications.base.models.services()``, and nothing else
+in the models does.
+"""
 
 from notifications.services.announcements import (
     AnnouncementNotFound,

@@ -6,20 +6,19 @@ reaches the user's open tabs through one code path: ``delivery``, after commit.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import connections, models, router, transaction
-from django.db.models.fields import NOT_PROVIDED
 from django.utils import timezone
 
 from notifications import delivery, selectors
 from notifications.conf import conf
 from notifications.outbound.services import deliveries_create, delivery_plan
+from notifications.services import insert_select
 from notifications.swappable import load_notification_model
 
 # Keep IN (...) lists under every backend's parameter limit.
@@ -149,11 +148,13 @@ def notification_create(
         return notification
 
     db = router.db_for_write(Notification)
-    users = _recipient_select(recipient, db)
-    if users is not None and _can_insert_from_select(Notification, connections[db], {**values, **own_data()}):
+    users = insert_select.recipient_select(recipient, db)
+    if users is not None and insert_select.can_insert_from_select(
+        Notification, connections[db], {**values, **own_data()}
+    ):
         with transaction.atomic(using=db):
             template = Notification(**values, **own_data())
-            notifications = [cache_related(n) for n in _insert_from_select(template, users, db)]
+            notifications = [cache_related(n) for n in insert_select.insert_from_select(template, users, db)]
             if notifications:
                 delivery.notifications_created(notifications, using=db, alike=True)
                 deliveries_create(notifications=notifications, plan=plan, using=db)
@@ -178,104 +179,35 @@ def notification_create(
     return notifications
 
 
-def _recipient_select(recipient: Any, db: str) -> tuple[str, tuple[Any, ...]] | None:
-    """The SQL and parameters of a SELECT of the user pks of a Group or a
-    QuerySet of users, for the insert to read; None for a user or a list, and
-    for a query that needs more than the pk column (``distinct()`` ordered by
-    another field) or reads another database, which take the per-row path."""
-    if isinstance(recipient, Group):
-        users = recipient.user_set.all()
-    elif isinstance(recipient, models.QuerySet):
-        if not issubclass(recipient.model, get_user_model()):
-            raise TypeError(
-                f"notify.send() recipient QuerySet must be of users; got one of {recipient.model.__name__}."
-            )
-        users = recipient
-    else:
-        return None
-    if users.db != db:
-        return None  # the users are read from another database (or a replica)
-    compiler = users.values_list("pk").query.get_compiler(using=db)
-    sql, params = compiler.as_sql()
-    if compiler.col_count != 1 or compiler.has_extra_select:
-        return None
-    return sql, tuple(params)
-
-
-def _can_insert_from_select(model: Any, connection: Any, values: dict[str, Any]) -> bool:
-    """Whether every row can be a copy of one template: the database makes
-    the pk and returns it, and no other column must differ between rows
-    (unique, or a callable default that was not given), and no column has a
-    database default, which the insert would have to leave out."""
-    meta = model._meta
-    if connection.vendor not in {"sqlite", "postgresql"} or not connection.features.can_return_rows_from_bulk_insert:
-        return False
-    if not meta.pk.db_returning or meta.unique_together or meta.total_unique_constraints:
-        return False
-    given = {meta.get_field(name).attname for name in values} | {"recipient_id"}
-    return not any(
-        field.unique
-        or (field.has_default() and callable(field.default) and field.attname not in given)
-        or getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED
-        for field in meta.concrete_fields
-        if field is not meta.pk
-    )
-
-
-def _insert_from_select(template: Any, users: tuple[str, tuple[Any, ...]], db: str) -> list[Any]:
-    """One notification per user pk that the ``users`` SELECT gives, each a
-    copy of ``template``, stored by a single ``INSERT ... SELECT ... RETURNING``:
-    the database reads the recipients and writes the rows, so no per-row
-    Python runs before the commit (the ORM's bulk_create prepares every value
-    of every row, which for 10,000 recipients is most of a second). The ORM
-    has no INSERT from a SELECT, so this builds one from the model's own
-    column names and each field's ``get_db_prep_save``, as its insert
-    compiler does per value."""
-    model, connection = type(template), connections[db]
-    meta = model._meta
-    recipient = meta.get_field("recipient")
-    fields = [field for field in meta.concrete_fields if field is not meta.pk and field is not recipient]
-    constants = [field.get_db_prep_save(field.pre_save(template, add=True), connection) for field in fields]
-    select, select_params = users
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in [*fields, recipient])}) "
-        f"SELECT {', '.join(['%s'] * len(fields))}, recipients.* FROM ({select}) recipients "
-        f"RETURNING {quote(meta.pk.column)}, {quote(recipient.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*constants, *select_params])
-        rows = sorted(cursor.fetchall())
-    names = [field.attname for field in meta.concrete_fields]
-    base = [getattr(template, name) for name in names]
-    pk_at, recipient_at, data_at = names.index(meta.pk.attname), names.index(recipient.attname), names.index("data")
-    notifications = []
-    for pk, user_id in rows:
-        row = base.copy()
-        row[pk_at], row[recipient_at] = pk, user_id
-        if isinstance(row[data_at], dict):
-            row[data_at] = dict(row[data_at])
-        notifications.append(model.from_db(db, names, row))
-    return notifications
-
-
 def _forget_unread_counts(user_ids: Iterable[int]) -> None:
     cache.delete_many([selectors.unread_count_cache_key(uid) for uid in user_ids])
 
 
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), ID_CHUNK):
+        yield ids[start : start + ID_CHUNK]
+
+
+def _update_matching(
+    queryset: models.QuerySet, *, where: dict[str, Any], values: dict[str, Any]
+) -> tuple[list[tuple[int, int]], int]:
+    """Set ``values`` on the rows of ``queryset`` that match ``where``, by
+    id in chunks (each UPDATE checks ``where`` again); returns those rows'
+    ``(id, recipient_id)`` and how many changed. Call it in a transaction."""
+    rows = list(queryset.filter(**where).values_list("id", "recipient_id"))
+    ids = [row[0] for row in rows]
+    count = sum(queryset.model.objects.filter(id__in=chunk, **where).update(**values) for chunk in _chunks(ids))
+    return rows, count
+
+
 def _set_flag(queryset: models.QuerySet, field: str, value: bool, push: str | None, everything: bool = False) -> int:
-    """Set a boolean ``field`` on the rows of ``queryset`` that differ, in
-    chunks, and push ``push`` (a frame type) for exactly those rows."""
+    """Set a boolean ``field`` on the rows of ``queryset`` that differ, and
+    push ``push`` (a frame type) for exactly those rows."""
     db = queryset.db
     with transaction.atomic(using=db):
-        rows = list(queryset.filter(**{field: not value}).values_list("id", "recipient_id"))
+        rows, count = _update_matching(queryset, where={field: not value}, values={field: value})
         if not rows:
             return 0
-        ids = [row[0] for row in rows]
-        count = 0
-        for start in range(0, len(ids), ID_CHUNK):
-            chunk = ids[start : start + ID_CHUNK]
-            count += queryset.model.objects.filter(id__in=chunk, **{field: not value}).update(**{field: value})
         if push is not None:
             delivery.notifications_changed(push, rows, everything=everything, using=db)
     _forget_unread_counts({row[1] for row in rows})
@@ -301,15 +233,9 @@ def notifications_set_seen(*, queryset: models.QuerySet) -> int:
     ``seen`` frame with the newest id seen and the new unseen count."""
     db = queryset.db
     with transaction.atomic(using=db):
-        rows = list(queryset.filter(seen_at__isnull=True).values_list("id", "recipient_id"))
+        rows, count = _update_matching(queryset, where={"seen_at__isnull": True}, values={"seen_at": timezone.now()})
         if not rows:
             return 0
-        now = timezone.now()
-        ids = [row[0] for row in rows]
-        count = 0
-        for start in range(0, len(ids), ID_CHUNK):
-            chunk = ids[start : start + ID_CHUNK]
-            count += queryset.model.objects.filter(id__in=chunk, seen_at__isnull=True).update(seen_at=now)
         up_to: dict[int, int] = {}
         for notification_id, user_id in rows:
             up_to[user_id] = max(up_to.get(user_id, 0), notification_id)
@@ -349,9 +275,7 @@ def notifications_delete(*, queryset: models.QuerySet, soft: bool | None = None)
         if not rows:
             return 0
         ids = [row[0] for row in rows]
-        count = 0
-        for start in range(0, len(ids), ID_CHUNK):
-            count += queryset.model.objects.filter(id__in=ids[start : start + ID_CHUNK]).delete()[0]
+        count = sum(queryset.model.objects.filter(id__in=chunk).delete()[0] for chunk in _chunks(ids))
         delivery.notifications_changed("deleted", rows, using=db)
     _forget_unread_counts({row[1] for row in rows})
     return count

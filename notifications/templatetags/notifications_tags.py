@@ -19,7 +19,6 @@ from django.utils.safestring import mark_safe
 
 from notifications import selectors
 from notifications.conf import Badge, conf
-from notifications.registry import apply_queryset_filters
 
 register = template.Library()
 
@@ -54,7 +53,7 @@ def notifications_unread(context: Any) -> Any:
 def has_notification(user: Any) -> bool:
     if not user or not user.is_authenticated:
         return False
-    return apply_queryset_filters(selectors.unread_of(user=user), None).exists()
+    return selectors.unread_of(user=user).exists()
 
 
 _JS_IDENTIFIER = re.compile(r"^[a-zA-Z_$][a-zA-Z0-9_$]*(\.[a-zA-Z_$][a-zA-Z0-9_$]*)*$")
