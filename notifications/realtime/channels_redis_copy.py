@@ -39,10 +39,11 @@ client, which a cluster answers with MOVED for any key in a slot another
 node owns). A cluster runs a script only when every key it touches is in
 KEYS and in one hash slot. ``GROUP_SEND_TO_HUBS`` writes to inbox keys it
 builds from the group's members, which are not in KEYS; ``GROUP_SEND``,
-like upstream's script, and ``GROUP_ADD`` and the hub's group refresh
-(``redis_store``) pass many keys in KEYS that hash to different slots. Hash
-tags cannot fix it: a channel belongs to many groups, so no one tag puts a
-group with all its members' inboxes. Sentinel and shards (several
+like upstream's script, ``GROUP_ADD`` (the hub's group refresh) and
+``redis_store``'s question of which groups have members pass many keys in
+KEYS that hash to different slots. Hash tags cannot fix it: a channel
+belongs to many groups, so no one tag puts a group with all its members'
+inboxes. Sentinel and shards (several
 ``hosts``) are the ways to scale and survive a failure (docs/deployment.md).
 """
 
