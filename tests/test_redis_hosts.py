@@ -8,7 +8,7 @@ import pytest
 from channels_redis.utils import create_pool
 
 from notifications.realtime import redis_channel_layer, sentinel_hosts
-from notifications.realtime.redis_store import _sync_pool
+from notifications.realtime.channels_redis_copy import sync_pool
 from tests.test_foundation import settings_in_subprocess
 
 HOSTS = "print(json.dumps(s.CHANNEL_LAYERS['default']['CONFIG']['hosts'], default=str))"
@@ -97,11 +97,11 @@ def test_bad_hosts_get_a_clear_error(call, message):
     ],
 )
 def test_the_publishers_sync_pool_is_built_as_channels_redis_builds_the_layers(host):
-    """redis_store._sync_pool mirrors channels_redis.utils.create_pool
+    """channels_redis_copy.sync_pool mirrors channels_redis.utils.create_pool
     (channels-redis 4.3) with redis-py's sync classes; this fails when
     upstream builds its pools differently."""
     [entry] = redis_channel_layer([host])["CONFIG"]["hosts"]
-    upstream, ours = create_pool(entry), _sync_pool(entry, timeout=2)
+    upstream, ours = create_pool(entry), sync_pool(entry, timeout=2)
     assert type(ours).__name__ == type(upstream).__name__
     keys = ("host", "port", "db", "socket_connect_timeout")
     assert [ours.connection_kwargs.get(k) for k in keys] == [upstream.connection_kwargs.get(k) for k in keys]

@@ -17,7 +17,7 @@ From sync code there are two cases:
 
 On channels-redis with one Redis host, a group whose members are all hubs
 (every group this app sends to, unless a consumer of the site's own joins
-it) is sent to in one round trip either way (``redis_store``).
+it) is sent to in one round trip either way (``channels_redis_copy``).
 
 A send that fails because the layer cannot be reached (Redis down, or a
 Sentinel failover under way) is retried in the background, in order, for up

@@ -14,20 +14,53 @@ groups, against a few for the script).
 redis-py's sync client, for processes that serve no sockets. ``Inbox`` is
 how a hub receives: one pop a message instead of the layer's four round
 trips.
+
+Key names, message format and the copy of the layer's ``group_send`` come
+from ``channels_redis_copy``, which names the channels-redis version it
+mirrors; this module uses only the layer's public methods besides. Its
+scripts pass many group keys in KEYS, which Redis Cluster refuses when they
+hash to different slots (``channels_redis_copy`` says why no cluster works).
 """
 
 from __future__ import annotations
 
-import logging
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, TypeVar
 
-Item = TypeVar("Item", bound=Hashable)
+from .channels_redis_copy import (
+    GROUP_ADD,
+    HUB_CHANNEL_PREFIX,
+    SyncGroupSend,
+    channel_inbox,
+    group_key,
+    group_send,
+    hub_channel,
+    is_channels_redis,
+    message_decode,
+    sync_pool,
+)
 
-logger = logging.getLogger("notifications.realtime")
+# This module's names, and those of channels_redis_copy that the hub, the
+# publisher and the tests import from here.
+__all__ = [
+    "GROUPS_PER_SCRIPT",
+    "HUB_CHANNEL_PREFIX",
+    "SLICE",
+    "Inbox",
+    "SyncClient",
+    "group_add_many",
+    "group_send",
+    "groups_with_members",
+    "hosts_lost",
+    "hosts_mark",
+    "hub_channel",
+    "is_channels_redis",
+    "pipelined",
+]
+
+Item = TypeVar("Item", bound=Hashable)
 
 # Items per pipeline.
 SLICE = 500
@@ -43,28 +76,6 @@ for i, key in ipairs(KEYS) do
 end
 return found
 """
-
-
-# channels-redis's group_add (ZADD, then EXPIRE) for each group key in KEYS.
-_GROUP_ADD = """
-local channel, now, expiry = ARGV[1], ARGV[2], tonumber(ARGV[3])
-for _, key in ipairs(KEYS) do
-    redis.call('ZADD', key, now, channel)
-    redis.call('EXPIRE', key, expiry)
-end
-return 0
-"""
-
-
-def is_channels_redis(layer: Any) -> bool:
-    """Whether ``layer`` is channels-redis's RedisChannelLayer, whose
-    connections, sharding and key names these helpers use."""
-    names = (
-        *("connection", "consistent_hash", "prefix", "hosts", "expiry", "group_expiry", "brpop_timeout"),
-        *("non_local_name", "get_capacity", "serialize", "deserialize"),
-        *("_group_key", "_map_channel_keys_to_connection"),
-    )
-    return all(hasattr(layer, name) for name in names)
 
 
 async def pipelined(
@@ -116,7 +127,7 @@ def _group_key_slices(
     """For a script over group keys: (the Redis host's connection, up to
     ``size`` of ``groups``, their keys), as ``_host_slices`` groups them."""
     for host_connection, chunk in _host_slices(layer, groups, lambda group: group, size, connection):
-        yield host_connection, chunk, [layer._group_key(group) for group in chunk]
+        yield host_connection, chunk, [group_key(layer, group) for group in chunk]
 
 
 async def groups_with_members(layer: Any, groups: Iterable[str], *, size: int = GROUPS_PER_SCRIPT) -> set[str]:
@@ -135,7 +146,7 @@ async def group_add_many(layer: Any, groups: Iterable[str], channel: str, *, siz
     groups every minute; for 5,000 groups a pipeline cost 184 ms of CPU
     encoding 10,000 commands and parsing their replies, the script 7-10."""
     for connection, _, keys in _group_key_slices(layer, groups, size):
-        await connection.eval(_GROUP_ADD, len(keys), *keys, channel, time.time(), layer.group_expiry)
+        await connection.eval(GROUP_ADD, len(keys), *keys, channel, time.time(), layer.group_expiry)
 
 
 async def hosts_lost(layer: Any, key: str, ttl: int) -> list[int]:
@@ -149,20 +160,6 @@ async def hosts_mark(layer: Any, key: str, ttl: int, hosts: Iterable[int]) -> No
     """Set ``key`` for ``ttl`` seconds on each of ``hosts``, for ``hosts_lost``."""
     for index in hosts:
         await layer.connection(index).set(key, 1, ex=ttl)
-
-
-HUB_CHANNEL_PREFIX = "realtime-hub."
-
-
-def hub_channel() -> str:
-    """A channel name for a hub on channels-redis: an inbox key of its own.
-
-    The part before "!" names the Redis key, and every channel of the
-    default ``specific.<process>!`` shares one, which ``Inbox`` must not pop.
-    With nothing after the "!", the layer's ``send`` and ``group_send`` hash
-    the same name to pick a host (``send`` hashes the whole name,
-    ``group_send`` the part before the "!")."""
-    return f"{HUB_CHANNEL_PREFIX}{uuid.uuid4().hex}!"
 
 
 class Inbox:
@@ -179,10 +176,8 @@ class Inbox:
     """
 
     def __init__(self, layer: Any, channel: str):
-        name = layer.non_local_name(channel)
         self.layer = layer
-        self.key = layer.prefix + name
-        self.host = layer.consistent_hash(name)
+        self.key, self.host = channel_inbox(layer, channel)
 
     async def receive(self) -> dict[str, Any]:
         layer = self.layer
@@ -190,92 +185,7 @@ class Inbox:
             # The layer's own pop timeout, which its socket timeout must exceed.
             popped = await layer.connection(self.host).bzpopmin(self.key, timeout=layer.brpop_timeout)
             if popped is not None:
-                message = layer.deserialize(popped[1])
-                message.pop("__asgi_channel__", None)
-                return message
-
-
-# Adds a message to a channel's inbox as channels-redis's group_send script
-# does (channels_redis/core.py, 4.3), with the expiry of the inbox's old
-# messages, which it sends as a pipeline first, folded in; returns 1 when
-# the inbox is full and nothing was added.
-_ADD_TO_INBOX = """
-local function add(key, message, capacity, now, expiry)
-    redis.call('ZREMRANGEBYSCORE', key, 0, math.floor(tonumber(now)) - expiry)
-    if redis.call('ZCOUNT', key, '-inf', '+inf') >= capacity then return 1 end
-    redis.call('ZADD', key, now, message)
-    redis.call('EXPIRE', key, expiry)
-    return 0
-end
-"""
-
-# channels-redis's group_send script: one round trip per Redis host instead
-# of two.
-_GROUP_SEND = (
-    _ADD_TO_INBOX
-    + """
-local over_capacity = 0
-local now = ARGV[#ARGV - 1]
-local expiry = tonumber(ARGV[#ARGV])
-for i, key in ipairs(KEYS) do
-    over_capacity = over_capacity + add(key, ARGV[i], tonumber(ARGV[i + #KEYS]), now, expiry)
-end
-return over_capacity
-"""
-)
-
-# A group_send whose members are all hubs, in one round trip on a single
-# Redis host: the group's expiry and member list, then the message added to
-# each hub's inbox (with one message for all, since a hub's Inbox has no use
-# for the member names channels-redis puts in each). Any other member and it
-# sends nothing and returns the members, for the general path. The inbox
-# keys are not among KEYS, which a standalone Redis or a Sentinel master
-# allows (channels-redis supports no cluster).
-_GROUP_SEND_TO_HUBS = (
-    _ADD_TO_INBOX
-    + """
-local now, group_expiry = ARGV[1], tonumber(ARGV[2])
-local prefix, hub, message = ARGV[3], ARGV[4], ARGV[5]
-local capacity, expiry = tonumber(ARGV[6]), tonumber(ARGV[7])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, math.floor(tonumber(now)) - group_expiry)
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, member in ipairs(members) do
-    if member:sub(1, #hub) ~= hub or member:sub(-1) ~= '!' then return members end
-end
-local over_capacity = 0
-for _, member in ipairs(members) do
-    over_capacity = over_capacity + add(prefix .. member, message, capacity, now, expiry)
-end
-return over_capacity
-"""
-)
-
-
-def _to_hubs_args(layer: Any, message: dict[str, Any]) -> list[Any]:
-    """_GROUP_SEND_TO_HUBS's ARGV."""
-    names = (layer.prefix, HUB_CHANNEL_PREFIX)
-    capacity = layer.get_capacity(f"{HUB_CHANNEL_PREFIX}!")
-    return [time.time(), layer.group_expiry, *names, layer.serialize(message), capacity, layer.expiry]
-
-
-def _sent_to_hubs(reply: Any, group: str) -> bool:
-    """Whether _GROUP_SEND_TO_HUBS sent (it returns the members when not)."""
-    if isinstance(reply, list):
-        return False
-    if reply:
-        logger.info("%s hub channels over capacity in group %s", reply, group)
-    return True
-
-
-async def group_send(layer: Any, group: str, message: dict[str, Any]) -> None:
-    """The layer's ``group_send``; for a group of hubs on one Redis host, in
-    one round trip instead of its four."""
-    if len(layer.hosts) == 1:
-        args = _to_hubs_args(layer, message)
-        reply = await layer.connection(0).eval(_GROUP_SEND_TO_HUBS, 1, layer._group_key(group), *args)
-        if _sent_to_hubs(reply, group):
-            return
-    await layer.group_send(group, message)
+                return message_decode(layer, popped[1])
 
 
 class SyncClient:
@@ -288,42 +198,20 @@ class SyncClient:
     personal notification, against 0.26 ms here in two (docs/benchmarks.md).
     A group whose members are all hubs, as every group this app sends to is
     unless a consumer of the site's own joins it, takes one on a single
-    Redis host. Otherwise the layer's own ``_map_channel_keys_to_connection``
-    builds and serializes the messages, so they are what its ``receive``
-    expects; tests/test_publish.py receives them with the layer and a hub's
-    ``Inbox``.
+    Redis host (``channels_redis_copy.SyncGroupSend``).
     """
 
     def __init__(self, layer: Any, *, timeout: float):
         import redis
 
         self.layer = layer
-        self.clients = [redis.Redis(connection_pool=_sync_pool(host, timeout)) for host in layer.hosts]
-        self._group_send = self.clients[0].register_script(_GROUP_SEND)
-        self._group_send_to_hubs = self.clients[0].register_script(_GROUP_SEND_TO_HUBS)
+        self.clients = [redis.Redis(connection_pool=sync_pool(host, timeout)) for host in layer.hosts]
+        self._group_send = SyncGroupSend(layer, self.clients)
         self._nonempty = self.clients[0].register_script(_NONEMPTY)
 
     def group_send(self, group: str, message: dict[str, Any]) -> None:
-        layer = self.layer
-        key = layer._group_key(group)
-        client = self.clients[layer.consistent_hash(group)]
-        if len(self.clients) == 1:
-            reply = self._group_send_to_hubs(keys=[key], args=_to_hubs_args(layer, message), client=client)
-            if _sent_to_hubs(reply, group):
-                return
-            members = reply
-        else:
-            with client.pipeline(transaction=False) as pipe:
-                pipe.zremrangebyscore(key, min=0, max=int(time.time()) - layer.group_expiry)
-                pipe.zrange(key, 0, -1)
-                _, members = pipe.execute()
-        channels = [member.decode() for member in members]
-        by_host, messages, capacities = layer._map_channel_keys_to_connection(channels, message)
-        for host, keys in by_host.items():
-            args = [*(messages[key] for key in keys), *(capacities[key] for key in keys), time.time(), layer.expiry]
-            over_capacity = self._group_send(keys=keys, args=args, client=self.clients[host])
-            if over_capacity:
-                logger.info("%s of %s channels over capacity in group %s", over_capacity, len(channels), group)
+        """The layer's ``group_send``."""
+        self._group_send(group, message)
 
     def groups_with_members(self, groups: Iterable[str], *, size: int = GROUPS_PER_SCRIPT) -> set[str]:
         """As the module's ``groups_with_members``."""
@@ -332,21 +220,3 @@ class SyncClient:
             positions = self._nonempty(keys=keys, client=client)
             found.update(chunk[position - 1] for position in positions)
         return found
-
-
-def _sync_pool(host: dict[str, Any], timeout: float) -> Any:
-    """A sync connection pool for one of the layer's hosts, as
-    ``channels_redis.utils.create_pool`` makes the async one, except that a
-    command waits at most ``timeout`` (the layer's own socket timeout must
-    outlast its blocking pop)."""
-    import redis
-    import redis.sentinel
-
-    host = {**host, "socket_timeout": timeout}
-    if "address" in host:
-        return redis.ConnectionPool.from_url(host.pop("address"), **host)
-    master_name = host.pop("master_name", None)
-    if master_name is not None:
-        sentinel = redis.sentinel.Sentinel(host.pop("sentinels"), sentinel_kwargs=host.pop("sentinel_kwargs", None))
-        return redis.sentinel.SentinelConnectionPool(master_name, sentinel, **host)
-    return redis.ConnectionPool(**host)
