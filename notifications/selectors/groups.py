@@ -10,6 +10,7 @@ group is its head: the entry shows it, with the count and up to three actors.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -170,13 +171,14 @@ def _entry_rows(mine: QuerySet, *, unread_only: bool) -> QuerySet:
     beyond_window = same_key.filter(timestamp__gt=Shifted(OuterRef("timestamp"), window))
     in_group = Q(unread=True) & ~Q(group_key="")
     head = in_group & ~Exists(newer)
-    members = same_key.filter(timestamp__gte=Shifted(OuterRef("timestamp"), -window))
+    members = _members(mine, OuterRef)
     # COUNT as a plain function: an aggregate would add a GROUP BY.
     count = members.order_by().annotate(n=Func("id", function="COUNT", output_field=IntegerField())).values("n")
-    not_head_actor = ~Q(actor_content_type=OuterRef("actor_content_type"), actor_object_id=OuterRef("actor_object_id"))
-    by_actor = members.filter(not_head_actor).annotate(actor_key=_actor_key()).order_by("-timestamp", "-id")
-    second = by_actor.values("actor_key")[:1]
-    third = by_actor.exclude(actor_key=OuterRef("second_actor")).values("actor_key")[:1]
+    second = _other_actors(mine, OuterRef)[:1]
+    # The second actor found again one level down: naming the outer
+    # ``second_actor`` would repeat its head test for every row looked at.
+    second_again = _other_actors(mine, lambda name: OuterRef(OuterRef(name)))[:1]
+    third = _other_actors(mine, OuterRef).exclude(actor_key=Subquery(second_again))[:1]
     rows = mine.filter(unread=True) if unread_only else mine
     return (
         rows.exclude(in_group & Exists(newer) & ~Exists(beyond_window))
@@ -189,6 +191,25 @@ def _entry_rows(mine: QuerySet, *, unread_only: bool) -> QuerySet:
             third_actor=Case(When(head, then=Subquery(third)), default=Value(None), output_field=CharField()),
         )
         .order_by("-timestamp", "-id")
+    )
+
+
+def _members(mine: QuerySet, head: Callable[[str], Any]) -> QuerySet:
+    """The rows in the group of a head, whose fields ``head(name)`` refers to."""
+    return _keyed_unread(mine).filter(
+        group_key=head("group_key"), timestamp__gte=Shifted(head("timestamp"), -group_window())
+    )
+
+
+def _other_actors(mine: QuerySet, head: Callable[[str], Any]) -> QuerySet:
+    """The actors (``_actor_key``) of the rows in a head's group other than
+    the head's actor, newest first."""
+    return (
+        _members(mine, head)
+        .exclude(actor_content_type=head("actor_content_type"), actor_object_id=head("actor_object_id"))
+        .annotate(actor_key=_actor_key())
+        .order_by("-timestamp", "-id")
+        .values("actor_key")
     )
 
 
