@@ -254,3 +254,19 @@ def test_a_group_reaches_back_exactly_the_window(settings, alice, bob, doc):
     newest = comment(factories.user("carol"), alice, doc, timestamp=newest_time)
     assert entries_of(alice) == [(2, ["carol", "bob"], newest.pk, True), (1, ["bob"], outside.pk, False)]
     assert edge.pk not in [pk for *_, pk, _ in entries_of(alice)]
+
+
+def test_a_registered_queryset_filter_applies_to_the_grouped_page(client, alice, bob, monkeypatch):
+    from notifications import registry
+
+    carol = factories.user("carol")
+    for actor, verb in ((bob, "keep"), (carol, "hide"), (bob, "keep"), (carol, "hide")):
+        notify.send(actor, recipient=alice, verb=verb, group_key="reactions")
+    client.force_login(alice)
+    url = reverse("notifications:live_notification_groups")
+    assert [(g["group"]["count"], g["group"]["actors"]) for g in client.get(url).json()["groups"]] == [
+        (4, ["carol", "bob"])
+    ]
+    monkeypatch.setattr(registry, "_queryset_filters", [lambda queryset, request: queryset.exclude(verb="hide")])
+    [item] = client.get(url).json()["groups"]
+    assert (item["verb"], item["group"]["count"], item["group"]["actors"]) == ("keep", 2, ["bob"])

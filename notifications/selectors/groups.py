@@ -172,8 +172,9 @@ def _entry_rows(mine: QuerySet, *, unread_only: bool) -> QuerySet:
     in_group = Q(unread=True) & ~Q(group_key="")
     head = in_group & ~Exists(newer)
     members = _members(mine, OuterRef)
-    # COUNT as a plain function: an aggregate would add a GROUP BY.
-    count = members.order_by().annotate(n=Func("id", function="COUNT", output_field=IntegerField())).values("n")
+    # COUNT(*) as a plain function: an aggregate would add a GROUP BY, and
+    # COUNT("id") would read every row on PostgreSQL, the index lacking ids.
+    count = members.order_by().annotate(n=Func(template="COUNT(*)", output_field=IntegerField())).values("n")
     second = _other_actors(mine, OuterRef)[:1]
     # The second actor found again one level down: naming the outer
     # ``second_actor`` would repeat its head test for every row looked at.
