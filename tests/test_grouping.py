@@ -270,3 +270,16 @@ def test_a_registered_queryset_filter_applies_to_the_grouped_page(client, alice,
     monkeypatch.setattr(registry, "_queryset_filters", [lambda queryset, request: queryset.exclude(verb="hide")])
     [item] = client.get(url).json()["groups"]
     assert (item["verb"], item["group"]["count"], item["group"]["actors"]) == ("keep", 2, ["bob"])
+
+
+def test_an_entry_whose_actor_is_gone_costs_no_query_more(django_assert_num_queries, alice, bob, doc):
+    carol = factories.user("carol")
+    comment(bob, alice, doc)
+    comment(carol, alice, factories.group("Other doc"))
+    comment(carol, alice, doc)
+    carol.delete()
+    with django_assert_num_queries(3):
+        entries = selectors.group_entries(user=alice, unread_only=False, offset=0, limit=20)
+        texts = [e.actors_text for e in entries]
+    assert texts == ["bob and 1 other", "None"]
+    assert [e.count for e in entries] == [2, 1]

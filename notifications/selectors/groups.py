@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.db import router
 from django.db.models import (
     BooleanField,
     Case,
@@ -116,39 +117,42 @@ def group_entries(*, user: Any, unread_only: bool, offset: int, limit: int, requ
     queries in all, whatever the number of groups.
     """
     model = load_notification_model()
+    using = router.db_for_read(model)
     statement = None
     if request is None or not has_queryset_filters():
-        statement = _ENTRY_ROWS[unread_only].statement(user.pk)
+        statement = _ENTRY_ROWS[unread_only].statement(user.pk, using=using)
     if statement is None:
         rows = _entry_rows(notifications_of(user=user, request=request), unread_only=unread_only)
-        page = list(rows.prefetch_related(*_RELATED_BUT_ACTOR)[offset : offset + limit])
+        page = list(rows.using(using).prefetch_related(*_RELATED_BUT_ACTOR)[offset : offset + limit])
     else:
         sql, params = statement
-        raw = model.objects.raw(f"{sql} LIMIT %s OFFSET %s", [*params, limit, offset])
+        raw = model.objects.raw(f"{sql} LIMIT %s OFFSET %s", [*params, limit, offset], using=using)
         page = list(raw.prefetch_related(*_RELATED_BUT_ACTOR))
     named = [(n.actor_content_type_id, n.actor_object_id) for n in page]
     for n in page:
         named += [_parse_actor_key(key) for key in (n.second_actor, n.third_actor) if key]
     actors = _actor_objects(named)
     fields = {name: model._meta.get_field(name) for name in ("actor", *_CONTENT_TYPES)}
-    entries = []
     for n in page:
+        # What with_related would have loaded, so rendering costs no query.
         for name in _CONTENT_TYPES:
             type_id = getattr(n, f"{name}_id")
             if type_id is not None:
                 fields[name].set_cached_value(n, ContentType.objects.get_for_id(type_id))
-        head_actor = actors.get((n.actor_content_type_id, str(n.actor_object_id)))
-        if head_actor is not None:
-            fields["actor"].set_cached_value(n, head_actor)
-        if not n.is_head:
-            entries.append(Entry(notification=n, key=single_key(n.pk), actors=[str(n.actor)]))
-            continue
-        names: list[str] = []
-        for found in (head_actor, *(actors.get(_parse_actor_key(k)) for k in (n.second_actor, n.third_actor) if k)):
-            if found is not None and str(found) not in names:
-                names.append(str(found))
-        entries.append(Entry(notification=n, key=n.group_key, count=n.group_count, actors=names))
-    return entries
+        fields["actor"].set_cached_value(n, actors.get((n.actor_content_type_id, str(n.actor_object_id))))
+    return [_entry_of(n, actors) for n in page]
+
+
+def _entry_of(row: Any, actors: dict[tuple[int, str], Any]) -> Entry:
+    """The entry of a row of ``_entry_rows``, its actors loaded."""
+    if not row.is_head:
+        return Entry(notification=row, key=single_key(row.pk), actors=[str(row.actor)])
+    names: list[str] = []
+    others = [actors.get(_parse_actor_key(key)) for key in (row.second_actor, row.third_actor) if key]
+    for found in (row.actor, *others):
+        if found is not None and str(found) not in names:
+            names.append(str(found))
+    return Entry(notification=row, key=row.group_key, count=row.group_count, actors=names)
 
 
 def _entry_rows(mine: QuerySet, *, unread_only: bool) -> QuerySet:
