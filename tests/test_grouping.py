@@ -193,3 +193,93 @@ def test_an_older_rows_group_is_measured_from_the_newest_row_of_its_key(alice, b
     groups = selectors.groups_of([selectors.row_of(oldest), selectors.row_of(older)])
     assert groups[older.pk] == {"key": older.group_key, "count": 2, "actors": ["carol", "bob"], "latest_id": newest.pk}
     assert groups[oldest.pk] == {"key": f"#{oldest.pk}", "count": 1, "actors": ["bob"], "latest_id": oldest.pk}
+
+
+def entries_of(user, unread_only=False):
+    return [
+        (e.count, e.actors, e.notification.pk, e.key != f"#{e.notification.pk}")
+        for e in selectors.group_entries(user=user, unread_only=unread_only, offset=0, limit=20)
+    ]
+
+
+@pytest.mark.parametrize("groups", [1, 50])
+def test_a_page_of_entries_is_one_query_and_one_per_related_type(django_assert_num_queries, alice, bob, groups):
+    carol = factories.user("carol")
+    for i in range(groups):
+        target = factories.group(f"doc {i}")
+        for actor in (bob, carol, bob):
+            comment(actor, alice, target)
+    # The entries, their actors (users) and their targets (groups).
+    with django_assert_num_queries(3):
+        entries = selectors.group_entries(user=alice, unread_only=False, offset=0, limit=21)
+        texts = [f"{e.actors_text} {e.notification.verb} {e.notification.target}" for e in entries]
+    assert len(entries) == min(groups, 21)
+    assert texts[0] == f"bob, carol and 1 other commented on doc {groups - 1}"
+
+
+def test_entries_follow_rows_marked_read_unread_and_deleted(settings, alice, bob, doc):
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {"SOFT_DELETE": True}
+    carol, dave = factories.user("carol"), factories.user("dave")
+    now = timezone.now()
+    first, second, third, newest = (
+        comment(actor, alice, doc, timestamp=now - timedelta(minutes=minutes))
+        for actor, minutes in ((bob, 4), (carol, 3), (dave, 2), (bob, 1))
+    )
+    assert entries_of(alice) == [(4, ["bob", "dave", "carol"], newest.pk, True)]
+
+    newest.mark_as_read()
+    assert entries_of(alice) == [(1, ["bob"], newest.pk, False), (3, ["dave", "carol", "bob"], third.pk, True)]
+    assert entries_of(alice, unread_only=True) == [(3, ["dave", "carol", "bob"], third.pk, True)]
+
+    newest.mark_as_unread()
+    Notification.objects.filter(pk=third.pk).mark_all_as_deleted()
+    assert entries_of(alice) == [(3, ["bob", "carol"], newest.pk, True)]
+
+    alice.notifications.mark_all_as_read()
+    assert [count for count, *_ in entries_of(alice)] == [1, 1, 1]
+    alice.notifications.mark_all_as_unread()
+    assert entries_of(alice) == [(3, ["bob", "carol"], newest.pk, True)]
+
+    newest.delete()
+    assert entries_of(alice) == [(2, ["carol", "bob"], second.pk, True)]
+    services.notification_group_mark_read(user=alice, notification_id=first.pk)
+    assert entries_of(alice, unread_only=True) == []
+
+
+def test_a_group_reaches_back_exactly_the_window(settings, alice, bob, doc):
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {"GROUP_WINDOW_SECONDS": 3600}
+    newest_time = timezone.now().replace(microsecond=999_999)
+    edge = comment(bob, alice, doc, timestamp=newest_time - timedelta(hours=1))
+    outside = comment(bob, alice, doc, timestamp=newest_time - timedelta(hours=1, microseconds=1))
+    newest = comment(factories.user("carol"), alice, doc, timestamp=newest_time)
+    assert entries_of(alice) == [(2, ["carol", "bob"], newest.pk, True), (1, ["bob"], outside.pk, False)]
+    assert edge.pk not in [pk for *_, pk, _ in entries_of(alice)]
+
+
+def test_a_registered_queryset_filter_applies_to_the_grouped_page(client, alice, bob, monkeypatch):
+    from notifications import registry
+
+    carol = factories.user("carol")
+    for actor, verb in ((bob, "keep"), (carol, "hide"), (bob, "keep"), (carol, "hide")):
+        notify.send(actor, recipient=alice, verb=verb, group_key="reactions")
+    client.force_login(alice)
+    url = reverse("notifications:live_notification_groups")
+    assert [(g["group"]["count"], g["group"]["actors"]) for g in client.get(url).json()["groups"]] == [
+        (4, ["carol", "bob"])
+    ]
+    monkeypatch.setattr(registry, "_queryset_filters", [lambda queryset, request: queryset.exclude(verb="hide")])
+    [item] = client.get(url).json()["groups"]
+    assert (item["verb"], item["group"]["count"], item["group"]["actors"]) == ("keep", 2, ["bob"])
+
+
+def test_an_entry_whose_actor_is_gone_costs_no_query_more(django_assert_num_queries, alice, bob, doc):
+    carol = factories.user("carol")
+    comment(bob, alice, doc)
+    comment(carol, alice, factories.group("Other doc"))
+    comment(carol, alice, doc)
+    carol.delete()
+    with django_assert_num_queries(3):
+        entries = selectors.group_entries(user=alice, unread_only=False, offset=0, limit=20)
+        texts = [e.actors_text for e in entries]
+    assert texts == ["bob and 1 other", "None"]
+    assert [e.count for e in entries] == [2, 1]

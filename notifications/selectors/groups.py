@@ -10,16 +10,38 @@ group is its head: the entry shows it, with the count and up to three actors.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db import router
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    Func,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Concat
 from django.utils.translation import gettext, ngettext
 
 from notifications.conf import conf
-from notifications.selectors.notifications import notifications_of, with_related
+from notifications.registry import has_queryset_filters
+from notifications.selectors.notifications import RELATED, notifications_of
+from notifications.selectors.prepared import PreparedQuery
 from notifications.swappable import load_notification_model
 
 # Actor names an entry shows ("bob, carol and dave").
@@ -78,49 +100,192 @@ def group_object(*, key: str, count: int, actors: list[str], latest_id: int) -> 
 
 
 def _keyed_unread(queryset: QuerySet) -> QuerySet:
-    return queryset.filter(unread=True).exclude(group_key="")
+    # ``unread = true`` rather than Django's bare ``unread`` for True: SQLite
+    # then seeks the (recipient, group_key, unread, timestamp) index on all
+    # four columns instead of scanning every row of the key.
+    return queryset.filter(unread=Value(True)).exclude(group_key="")
 
 
 def group_entries(*, user: Any, unread_only: bool, offset: int, limit: int, request: Any = None) -> list[Entry]:
     """A page of entries, newest first: ``limit`` entries from ``offset``
     (ask for one more to learn whether a next page exists).
 
-    One query finds the page's entries: a row is left out when a newer
-    unread row of its key exists and it lies within the window of its key's
-    newest, so the database walks the recipient's rows newest first and
-    stops after the page, instead of grouping all of them. One more counts
-    the page's groups and finds their actors, with each group's window start
-    computed here (no date arithmetic per row in SQL). Then the related
-    objects and the actors' names: a fixed number of queries in all.
+    One query finds the page's entries with their counts and actors
+    (``_entry_rows``), compiled once per process. Then one query per actor
+    type loads the actors (the heads' and the others named) and the targets
+    and action objects load as on the ungrouped page: a fixed number of
+    queries in all, whatever the number of groups.
     """
-    mine = notifications_of(user=user, request=request)
+    model = load_notification_model()
+    using = router.db_for_read(model)
+    statement = None
+    if request is None or not has_queryset_filters():
+        statement = _ENTRY_ROWS[unread_only].statement(user.pk, using=using)
+    if statement is None:
+        rows = _entry_rows(notifications_of(user=user, request=request), unread_only=unread_only)
+        page = list(rows.using(using).prefetch_related(*_RELATED_BUT_ACTOR)[offset : offset + limit])
+    else:
+        sql, params = statement
+        raw = model.objects.raw(f"{sql} LIMIT %s OFFSET %s", [*params, limit, offset], using=using)
+        page = list(raw.prefetch_related(*_RELATED_BUT_ACTOR))
+    named = [(n.actor_content_type_id, n.actor_object_id) for n in page]
+    for n in page:
+        named += [_parse_actor_key(key) for key in (n.second_actor, n.third_actor) if key]
+    actors = _actor_objects(named)
+    fields = {name: model._meta.get_field(name) for name in ("actor", *_CONTENT_TYPES)}
+    for n in page:
+        # What with_related would have loaded, so rendering costs no query.
+        for name in _CONTENT_TYPES:
+            type_id = getattr(n, f"{name}_id")
+            if type_id is not None:
+                fields[name].set_cached_value(n, ContentType.objects.get_for_id(type_id))
+        fields["actor"].set_cached_value(n, actors.get((n.actor_content_type_id, str(n.actor_object_id))))
+    return [_entry_of(n, actors) for n in page]
+
+
+def _entry_of(row: Any, actors: dict[tuple[int, str], Any]) -> Entry:
+    """The entry of a row of ``_entry_rows``, its actors loaded."""
+    if not row.is_head:
+        return Entry(notification=row, key=single_key(row.pk), actors=[str(row.actor)])
+    names: list[str] = []
+    others = [actors.get(_parse_actor_key(key)) for key in (row.second_actor, row.third_actor) if key]
+    for found in (row.actor, *others):
+        if found is not None and str(found) not in names:
+            names.append(str(found))
+    return Entry(notification=row, key=row.group_key, count=row.group_count, actors=names)
+
+
+def _entry_rows(mine: QuerySet, *, unread_only: bool) -> QuerySet:
+    """The entries of ``mine`` (a recipient's rows), newest first, each row
+    with ``is_head``, ``group_count``, ``second_actor`` and ``third_actor``.
+
+    A row is left out when a newer unread row of its key exists and it lies
+    within the window of its key's newest, so the database walks the rows
+    newest first and stops after the page instead of grouping all of them.
+    Only for a head (the newest unread row of its key) do subqueries count
+    the rows within its window and find the next two actors: each an index
+    range over that one group's rows.
+    """
     same_key = _keyed_unread(mine).filter(group_key=OuterRef("group_key"))
     # The range on timestamp alone lets the index seek; the tie on id filters.
     newer = same_key.filter(timestamp__gte=OuterRef("timestamp")).filter(
         Q(timestamp__gt=OuterRef("timestamp")) | Q(id__gt=OuterRef("id"))
     )
-    beyond_window = same_key.filter(timestamp__gt=OuterRef("timestamp") + group_window())
+    window = group_window()
+    beyond_window = same_key.filter(timestamp__gt=Shifted(OuterRef("timestamp"), window))
     in_group = Q(unread=True) & ~Q(group_key="")
+    head = in_group & ~Exists(newer)
+    members = _members(mine, OuterRef)
+    # COUNT(*) as a plain function: an aggregate would add a GROUP BY, and
+    # COUNT("id") would read every row on PostgreSQL, the index lacking ids.
+    count = members.order_by().annotate(n=Func(template="COUNT(*)", output_field=IntegerField())).values("n")
+    second = _other_actors(mine, OuterRef)[:1]
+    # The second actor found again one level down: naming the outer
+    # ``second_actor`` would repeat its head test for every row looked at.
+    second_again = _other_actors(mine, lambda name: OuterRef(OuterRef(name)))[:1]
+    third = _other_actors(mine, OuterRef).exclude(actor_key=Subquery(second_again))[:1]
     rows = mine.filter(unread=True) if unread_only else mine
-    heads = (
+    return (
         rows.exclude(in_group & Exists(newer) & ~Exists(beyond_window))
-        .annotate(has_newer=Exists(newer))
+        .annotate(
+            is_head=ExpressionWrapper(head, output_field=BooleanField()),
+            group_count=Case(When(head, then=Subquery(count)), default=Value(1)),
+            second_actor=Case(When(head, then=Subquery(second)), default=Value(None), output_field=CharField()),
+        )
+        .annotate(
+            third_actor=Case(When(head, then=Subquery(third)), default=Value(None), output_field=CharField()),
+        )
         .order_by("-timestamp", "-id")
     )
-    page = list(with_related(heads)[offset : offset + limit])
-    entries = [
-        Entry(notification=n, key=n.group_key if n.unread and n.group_key and not n.has_newer else single_key(n.pk))
-        for n in page
-    ]
-    grouped = [e for e in entries if e.key != single_key(e.notification.pk)]
-    stats = _group_stats({(e.notification.recipient_id, e.key): e.notification.timestamp for e in grouped})
-    for entry in entries:
-        found = stats.get((entry.notification.recipient_id, entry.key)) if entry in grouped else None
-        if found is not None:
-            entry.count, entry.actors = found["count"], found["actors"]
-        else:
-            entry.actors = [str(entry.notification.actor)]
-    return entries
+
+
+def _members(mine: QuerySet, head: Callable[[str], Any]) -> QuerySet:
+    """The rows in the group of a head, whose fields ``head(name)`` refers to."""
+    return _keyed_unread(mine).filter(
+        group_key=head("group_key"), timestamp__gte=Shifted(head("timestamp"), -group_window())
+    )
+
+
+def _other_actors(mine: QuerySet, head: Callable[[str], Any]) -> QuerySet:
+    """The actors (``_actor_key``) of the rows in a head's group other than
+    the head's actor, newest first."""
+    return (
+        _members(mine, head)
+        .exclude(actor_content_type=head("actor_content_type"), actor_object_id=head("actor_object_id"))
+        .annotate(actor_key=_actor_key())
+        .order_by("-timestamp", "-id")
+        .values("actor_key")
+    )
+
+
+def _entry_rows_of(unread_only: bool) -> PreparedQuery:
+    return PreparedQuery.by_id(
+        lambda user_id: _entry_rows(notifications_of(user=user_id), unread_only=unread_only),
+        key=lambda: (load_notification_model()._meta.label, conf.soft_delete, conf.group_window_seconds),
+    )
+
+
+# A page's query costs several times more to build than to run.
+_ENTRY_ROWS = {unread_only: _entry_rows_of(unread_only) for unread_only in (False, True)}
+_CONTENT_TYPES = ("actor_content_type", "target_content_type", "action_object_content_type")
+# group_entries loads the actors itself, together with the others its
+# entries name.
+_RELATED_BUT_ACTOR = tuple(name for name in RELATED if name != "actor")
+
+
+class Shifted(Func):
+    """A datetime ``by`` later (earlier if negative). On SQLite, where Django
+    computes date arithmetic in a Python function per row, SQLite's own
+    ``datetime()`` shifts the whole seconds of Django's stored text and the
+    fraction is put back unchanged, which is exact for a whole number of
+    seconds."""
+
+    output_field = DateTimeField()
+
+    def __init__(self, expression: Any, by: timedelta):
+        super().__init__(expression, expression + by)
+        self.by = by
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return compiler.compile(self.source_expressions[1])
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        if self.by.microseconds:
+            return self.as_sql(compiler, connection, **extra)
+        sql, params = compiler.compile(self.source_expressions[0])
+        modifier = f"{int(self.by.total_seconds()):+d} seconds"
+        return f"(datetime(substr({sql}, 1, 19), %s) || substr({sql}, 20))", [*params, modifier, *params]
+
+
+def _actor_key() -> Concat:
+    """A row's actor as one string, "<content type id>:<object id>"."""
+    return Concat(
+        Cast("actor_content_type_id", output_field=CharField()),
+        Value(":"),
+        "actor_object_id",
+        output_field=CharField(),
+    )
+
+
+def _parse_actor_key(key: str) -> tuple[int, str]:
+    type_id, object_id = key.split(":", 1)
+    return int(type_id), object_id
+
+
+def _actor_objects(actors: list[tuple[int, str]]) -> dict[tuple[int, str], Any]:
+    """The actor objects by (content type id, object id): one query per
+    actor type (content types come from Django's cache)."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for type_id, object_id in actors:
+        wanted[type_id].add(str(object_id))
+    found: dict[tuple[int, str], Any] = {}
+    for type_id, object_ids in wanted.items():
+        model = ContentType.objects.get_for_id(type_id).model_class()
+        if model is None:
+            continue
+        for obj in model._default_manager.filter(pk__in=object_ids):
+            found[type_id, str(obj.pk)] = obj
+    return found
 
 
 @dataclass(frozen=True)
@@ -249,19 +414,9 @@ def _actor_rows(newest: dict[tuple[int, str], Any]) -> dict[tuple[int, str, int,
 
 
 def _actor_names(rows: dict[tuple[int, str, int, str], tuple[int, int, Any]]) -> dict[tuple[int, str], str]:
-    """str() of each actor, one query per actor type (content types come
-    from Django's cache)."""
-    wanted: dict[int, set[str]] = defaultdict(set)
-    for _, _, type_id, object_id in rows:
-        wanted[type_id].add(object_id)
-    names: dict[tuple[int, str], str] = {}
-    for type_id, object_ids in wanted.items():
-        model = ContentType.objects.get_for_id(type_id).model_class()
-        if model is None:
-            continue
-        for obj in model._default_manager.filter(pk__in=object_ids):
-            names[type_id, str(obj.pk)] = str(obj)
-    return names
+    """str() of each actor, one query per actor type."""
+    actors = _actor_objects([(type_id, object_id) for _, _, type_id, object_id in rows])
+    return {found: str(obj) for found, obj in actors.items()}
 
 
 def group_rows(*, user: Any, notification_id: int) -> QuerySet:

@@ -9,8 +9,10 @@ QuerySet is the real one (a swapped model, its ``unread()``, ``SOFT_DELETE``),
 so the SQL is what the ORM would run. Where a stand-in cannot be found in the
 compiled parameters, the query is built each time as usual.
 
-Only for queries whose columns need no conversion from the database (counts,
-ids): rows come back as the cursor gives them.
+``rows()`` is only for queries whose columns need no conversion from the
+database (counts, ids): rows come back as the cursor gives them.
+``statement()`` gives the SQL and parameters, for ``Model.objects.raw()``,
+which converts each field as the ORM does.
 """
 
 from __future__ import annotations
@@ -72,6 +74,16 @@ class PreparedQuery:
         return cls(build, stand_ins=lambda: (STAND_IN_ID,), adapt=(as_id,), key=key)
 
     def rows(self, *values: Any, using: str = "default") -> list[tuple[Any, ...]]:
+        statement = self.statement(*values, using=using)
+        if statement is None:
+            return list(self.build(*values).using(using))
+        with connections[using].cursor() as cursor:
+            cursor.execute(*statement)
+            return cursor.fetchall()
+
+    def statement(self, *values: Any, using: str = "default") -> tuple[str, list[Any]] | None:
+        """The SQL and parameters of ``build(*values)``, or None when it has
+        to be built each time."""
         key = (using, settings.USE_TZ, *self.key())
         if key not in self._compiled:
             with self._lock:
@@ -79,14 +91,11 @@ class PreparedQuery:
                     self._compiled[key] = self._compile(using)
         compiled = self._compiled[key]
         if compiled is None:
-            return list(self.build(*values).using(using))
+            return None
         sql, params, slots = compiled
         connection = connections[using]
         adapted = [adapt(value, connection) for adapt, value in zip(self.adapt, values, strict=True)]
-        params = [param if slot is None else adapted[slot] for param, slot in zip(params, slots, strict=True)]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+        return sql, [param if slot is None else adapted[slot] for param, slot in zip(params, slots, strict=True)]
 
     def _compile(self, using: str) -> tuple[str, list[Any], list[int | None]] | None:
         """The SQL, its parameters, and for each parameter the index of the
