@@ -189,3 +189,21 @@ def test_django_notifications_callbacks_poll_while_the_socket_is_down(daphne, ne
     page.wait_for_function("document.querySelector('.live_notify_badge').textContent === '0'")
     notify.send(bob, recipient=alice, verb="polled")
     page.wait_for_function("document.querySelector('.live_notify_badge').textContent === '1'", timeout=4000)
+
+
+def test_the_dropdown_stays_on_screen_when_the_bell_sits_at_the_left_edge(daphne, new_page, alice):
+    server = daphne()
+    page = new_page()
+    page.set_viewport_size({"width": 800, "height": 600})
+    browser_login(page, server, "alice")
+    page.wait_for_selector("[data-notifications-bell][data-connected=true]", state="attached")
+    page.add_style_tag(content=".nf-bell { position: fixed !important; left: 4px; top: 4px; }")
+    page.click("[data-notifications-toggle]")
+    box = page.locator(".nf-dropdown").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 800, box
+    page.click("[data-notifications-toggle]")
+
+    page.add_style_tag(content=".nf-bell { left: auto; right: 4px; }")
+    page.click("[data-notifications-toggle]")
+    box = page.locator(".nf-dropdown").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 800, box

@@ -97,8 +97,16 @@ class Bell {
     const open = this.dropdown.hidden;
     this.dropdown.hidden = !open;
     this.button.setAttribute("aria-expanded", String(open));
+    if (open) this.placeDropdown();
     // Opening the bell puts everything up to the newest id in view.
     if (open) this.client.markSeen(this.client.lastId);
+  }
+
+  // The dropdown hangs from the bell's right edge; a bell near the left edge
+  // of the window would push it off-screen, so it then hangs from the left.
+  placeDropdown() {
+    this.dropdown.classList.remove("nf-dropdown-start");
+    if (this.dropdown.getBoundingClientRect().left < 0) this.dropdown.classList.add("nf-dropdown-start");
   }
 
   close() {
