@@ -283,6 +283,41 @@ def check_persistent_connections(app_configs: Any = None, **kwargs: Any) -> list
 
 DOCS_CHANNELS = f"{DOCS_URL}channels.md"
 
+# The delivery keys and the type each must have, as the docs give them.
+DELIVERY_SETTING_TYPES = {
+    "CHANNELS": ((list, tuple), "a list of channel names"),
+    "CHANNEL_CLASSES": (dict, "a dict of channel name to dotted path"),
+    "CATEGORIES": (dict, "a dict of category name to its label and verbs"),
+    "DELIVERY_RULES": (dict, "a dict of category (or '*') to {channel: rule}"),
+    "VERB_RULES": (dict, "a dict of verb to {channel: rule}"),
+}
+
+
+def delivery_setting_type_errors() -> list[Any] | None:
+    """Errors for delivery keys of the wrong type (notifications.E026), an
+    empty list when the whole setting is not a dict (E030 reports it), or
+    None when the delivery checks can read the values."""
+    from notifications.conf import SETTING
+
+    raw = getattr(settings, SETTING, {})
+    if not isinstance(raw, dict):
+        return []
+    errors = []
+    for key, (kind, meaning) in DELIVERY_SETTING_TYPES.items():
+        value = raw.get(key)
+        wrong = value is not None and not isinstance(value, kind)
+        if not wrong and key == "CHANNELS" and value is not None:
+            wrong = not all(isinstance(name, str) for name in value)
+        if wrong:
+            errors.append(
+                Error(
+                    f"{SETTING}['{key}'] must be {meaning}, not {value!r}.",
+                    hint=DOCS_CHANNELS,
+                    id="notifications.E026",
+                )
+            )
+    return errors or None
+
 
 @register(Tags.compatibility)
 def check_delivery_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
@@ -292,6 +327,9 @@ def check_delivery_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]
     from notifications.outbound import registry
     from notifications.outbound.constants import ChannelName, Rule
 
+    type_errors = delivery_setting_type_errors()
+    if type_errors is not None:
+        return type_errors
     errors: list[Any] = []
     known = registry.known_channels()
     hint = f"Known channels: {', '.join(known)}; add your own in CHANNEL_CLASSES ({DOCS_CHANNELS})."

@@ -30,10 +30,10 @@ def _require_model_instance(arg_name: str, obj: Any) -> None:
         )
 
 
-def _delivery_category(kwargs: dict[str, Any]) -> str | None:
-    """``category=`` names the delivery category (docs/channels.md), unless
-    the site's own notification model has a ``category`` field: then it
-    sets that field, as it did before delivery channels existed."""
+def delivery_category(kwargs: dict[str, Any]) -> str | None:
+    """``category=`` of a send or a trigger's Notice names the delivery
+    category (docs/channels.md), unless the site's own notification model has
+    a ``category`` field: then it stays in ``kwargs`` and sets that field."""
     fields = {f.name for f in load_notification_model()._meta.concrete_fields}
     return None if "category" in fields else kwargs.pop("category", None)
 
@@ -61,7 +61,7 @@ def notify_handler(verb: Any, **kwargs: Any) -> list[Any]:
         group_key=kwargs.pop("group_key", None),
         timestamp=kwargs.pop("timestamp", None),
         channels=kwargs.pop("channels", None),
-        category=_delivery_category(kwargs),
+        category=delivery_category(kwargs),
         critical=bool(kwargs.pop("critical", False)),
         extra=kwargs,
     )

@@ -88,12 +88,17 @@ def _notices(result: Any) -> list[Notice]:
 
 
 def _run(receiver: Callable[..., Any], instance: models.Model, *args: Any) -> None:
+    from notifications.receivers import delivery_category
     from notifications.services import notification_create
 
     db = instance._state.db or "default"
     try:
         with transaction.atomic(using=db):
             for notice in _notices(receiver(instance, *args)):
+                options = {"category": notice.category} if notice.category is not None else {}
+                category = delivery_category(options)
+                if notice.data:
+                    options["data"] = notice.data
                 notification_create(
                     recipient=notice.recipient,
                     actor=notice.actor if notice.actor is not None else instance,
@@ -105,9 +110,9 @@ def _run(receiver: Callable[..., Any], instance: models.Model, *args: Any) -> No
                     public=notice.public,
                     group_key=notice.group_key,
                     channels=notice.channels,
-                    category=notice.category,
+                    category=category,
                     critical=notice.critical,
-                    extra={"data": notice.data} if notice.data else None,
+                    extra=options or None,
                 )
     except Exception:
         logger.exception(

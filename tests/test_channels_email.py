@@ -154,6 +154,15 @@ def test_the_recipients_language_is_used(email_on, people, settings):
     assert '<html lang="de">' in html
 
 
+def test_a_recipient_without_a_language_gets_the_sites_language(email_on, people, settings):
+    alice, bob = people
+    settings.LANGUAGE_CODE = "de"
+    notify.send(bob, recipient=alice, verb="commented on", channels={"email": "immediate"})
+    deliver()
+    _, html = bodies(email_on.wait_for(1)[0])
+    assert '<html lang="de">' in html
+
+
 def test_one_click_unsubscribe_turns_that_categorys_email_off(email_on, people, client):
     alice, bob = people
     notify.send(bob, recipient=alice, verb="mentioned you in", channels={"email": "immediate"})
@@ -256,3 +265,36 @@ def test_a_digest_goes_out_whole_when_it_spans_several_claims(email_on, people, 
     assert len(report.deferred) == 5 and len(report.sent) == 5
     [message] = email_on.wait_for(1)
     assert message["Subject"] == "5 unread notifications"
+
+
+def test_a_socket_open_after_an_older_notification_but_before_a_newer_one_skips_only_the_older(email_on, people):
+    alice, bob = people
+    [(_, [older])] = notify.send(bob, recipient=alice, verb="commented on")
+    presence_record(user_ids={alice.pk}, now=timezone.now() + timedelta(seconds=1))
+    [(_, [newer])] = notify.send(bob, recipient=alice, verb="replied to")
+    Notification.objects.filter(pk=newer.pk).update(timestamp=timezone.now() + timedelta(seconds=2))
+
+    deliver("--now")
+    states = dict(Delivery.objects.values_list("notification_id", "last_error"))
+    assert states[older.pk] == "a socket of the recipient was open"
+    [message] = email_on.wait_for(1)
+    assert message["Subject"] == "bob replied to"
+
+
+def test_while_redis_cannot_say_who_is_online_a_fallback_waits(email_on, people, monkeypatch):
+    from notifications.realtime import publish, redis_store
+
+    alice, bob = people
+    monkeypatch.setattr(publish, "live_groups", lambda groups, **kwargs: None)
+    monkeypatch.setattr(redis_store, "is_channels_redis", lambda layer: True)
+    notify.send(bob, recipient=alice, verb="commented on")
+
+    output = deliver("--now")
+    assert "will retry" in output and "could not tell" in output
+    delivery = Delivery.objects.get()
+    assert (delivery.state, delivery.attempts) == ("pending", 0)
+    assert email_on.messages == []
+
+    monkeypatch.undo()
+    deliver("--now")
+    email_on.wait_for(1)

@@ -102,6 +102,25 @@ def test_the_subscription_endpoint_and_the_service_worker(client, alice, push):
     assert b'addEventListener("push"' in worker.content
 
 
+@pytest.mark.parametrize(
+    "subscription",
+    [
+        {"endpoint": "https://push.example.com/" + "x" * 1000, "keys": {"p256dh": "p", "auth": "a"}},
+        {"endpoint": "https://push.example.com/v1/abc", "keys": {"p256dh": "p" * 201, "auth": "a"}},
+        {"endpoint": "https://push.example.com/v1/abc", "keys": {"p256dh": "p", "auth": ["a"]}},
+        {"endpoint": "https://push.example.com/v1/abc", "keys": {"p256dh": "", "auth": "a"}},
+        {"endpoint": "https://push.example.com/v1/abc", "keys": "p"},
+    ],
+)
+def test_a_subscription_that_cannot_be_stored_is_a_clear_400(client, alice, push, subscription):
+    client.force_login(alice)
+    response = client.post(
+        "/notifications/api/push-subscription/", json.dumps(subscription), content_type="application/json"
+    )
+    assert response.status_code == 400 and "PushSubscription" in response.json()["error"]
+    assert not PushSubscription.objects.exists()
+
+
 def test_a_batch_sent_from_a_thread_that_runs_an_event_loop_still_goes_out():
     # asyncio.run refuses to nest; deliveries_send_due may be called from
     # async code, a notebook or a test driving a browser.

@@ -149,3 +149,20 @@ def test_a_settings_dict_that_is_not_a_dict_is_reported_by_the_same_check():
     with override_settings(CHAT_CONFIG=["MAX_MESSAGE_LENGTH"]):
         [message] = [m for m in checks.run_checks() if m.id == "chat.E001"]
     assert "CHAT_CONFIG must be a dict" in message.msg
+
+
+def test_a_notifications_setting_that_is_not_a_dict_is_one_error_and_no_crash():
+    with override_settings(DJANGO_NOTIFICATIONS_CONFIG=["CHANNELS"]):
+        messages = checks.run_checks()
+    assert [m.id for m in messages if m.level >= checks.ERROR] == ["notifications.E030"]
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("CHANNELS", "email"), ("CHANNELS", [1]), ("CHANNEL_CLASSES", ["x"]), ("CATEGORIES", []), ("VERB_RULES", "x")],
+)
+def test_a_delivery_setting_of_the_wrong_type_is_an_error_naming_it_and_no_crash(key, value):
+    with override_settings(DJANGO_NOTIFICATIONS_CONFIG={key: value}):
+        errors = [m for m in checks.run_checks() if m.level >= checks.ERROR]
+    [error] = errors
+    assert error.id == "notifications.E026" and f"['{key}']" in error.msg

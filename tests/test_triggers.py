@@ -126,3 +126,24 @@ def test_a_notice_with_an_unknown_channel_is_logged_and_the_save_stands(alice, b
         task = Task.objects.create(title="Still saved", created_by=alice, assignee=bob)
     assert Task.objects.filter(pk=task.pk).exists()
     assert "unknown channel 'fax'" in caplog.text
+
+
+def test_a_notices_category_follows_the_same_rule_as_notify_send(alice, bob, monkeypatch):
+    # A site whose own notification model has a `category` field gets it set
+    # by category=, from notify.send and from a trigger alike.
+    from notifications import receivers, services
+
+    calls = []
+    monkeypatch.setattr(receivers, "delivery_category", lambda kwargs: calls.append(dict(kwargs)) or None)
+    created = []
+    monkeypatch.setattr(services, "notification_create", lambda **kwargs: created.append(kwargs) or [])
+
+    @on_create(Task)
+    def billed(task):
+        return Notice(recipient=task.assignee, verb="billed", category="billing", data={"amount": 3})
+
+    Task.objects.create(title="Invoice", created_by=alice, assignee=bob)
+    assert {"category": "billing"} in calls
+    [kwargs] = [k for k in created if k["verb"] == "billed"]
+    assert kwargs["category"] is None
+    assert kwargs["extra"] == {"category": "billing", "data": {"amount": 3}}

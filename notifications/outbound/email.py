@@ -94,7 +94,7 @@ class EmailChannel(Channel):
             "preferences_url": batch.preferences_url,
             "unsubscribe_url": unsubscribe,
         }
-        with translation.override(language_of(recipient)):
+        with translation.override(language_of(recipient) or settings.LANGUAGE_CODE):
             subject = " ".join(batch.template(outgoing, "subject.txt").render(context).split())
             text = batch.template(outgoing, "txt").render(context)
             html = batch.template(outgoing, "html").render(context)

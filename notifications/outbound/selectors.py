@@ -50,10 +50,10 @@ def frequency_choices(channel: str) -> list[str]:
     return [Frequency.IMMEDIATE, Frequency.NEVER]
 
 
-def users_seen_since(*, since: dict[int, datetime]) -> set[int]:
-    """The users of ``since`` (user id -> time) whose socket a server process
-    recorded at or after that time."""
-    if not since:
-        return set()
-    rows = SocketPresence.objects.filter(user_id__in=since).values_list("user_id", "seen_at")
-    return {user_id for user_id, seen_at in rows if seen_at >= since[user_id]}
+def users_last_seen(*, user_ids: Iterable[int]) -> dict[int, datetime]:
+    """When a server process last recorded a socket of each of these users
+    (user id -> time); users never recorded are absent."""
+    user_ids = set(user_ids)
+    if not user_ids:
+        return {}
+    return dict(SocketPresence.objects.filter(user_id__in=user_ids).values_list("user_id", "seen_at"))

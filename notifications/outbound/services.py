@@ -23,7 +23,7 @@ from notifications.outbound import registry
 from notifications.outbound.base import Outgoing, Skip
 from notifications.outbound.constants import DIGESTS, ChannelName, Frequency, Rule, State
 from notifications.outbound.models import ChannelPreference, Delivery, PushSubscription, SocketPresence
-from notifications.outbound.selectors import frequencies_of, users_seen_since
+from notifications.outbound.selectors import frequencies_of, users_last_seen
 from notifications.swappable import load_notification_model
 
 logger = logging.getLogger("notifications.outbound")
@@ -181,6 +181,8 @@ class Report:
     sent: list[Delivery] = field(default_factory=list)
     failed: list[tuple[Delivery, str]] = field(default_factory=list)
     retrying: list[tuple[Delivery, str]] = field(default_factory=list)
+    # Of those, put back without an attempt (_check_again).
+    waiting: int = 0
     skipped: list[tuple[Delivery, str]] = field(default_factory=list)
     deferred: list[Delivery] = field(default_factory=list)
     # (claim, values) -> ids, not yet written
@@ -206,7 +208,12 @@ def deliveries_send_due(
         if not claimed:
             break
         batches += 1
+        waiting = report.waiting
         deliveries_send(deliveries=claimed, report=report, now=now)
+        if report.waiting - waiting == len(claimed):
+            # Everything claimed was put back to wait (with every delay
+            # ignored it would be claimed again at once): stop here.
+            break
     return report
 
 
@@ -219,10 +226,9 @@ def deliveries_send(*, deliveries: list[Delivery], report: Report, now: datetime
         _skip(d, "the notification was deleted", report)
     deliveries = [d for d in deliveries if d.notification is not None]
     frequencies = frequencies_of(keys={(d.recipient_id, d.category, d.channel) for d in deliveries if not d.critical})
-    seen = users_seen_since(
-        since={d.recipient_id: d.notification.timestamp for d in deliveries if d.fallback and not d.digest}
-    )
-    live = _live_now({d.recipient_id for d in deliveries if d.fallback and not d.digest})
+    waiting = {d.recipient_id for d in deliveries if d.fallback and not d.digest}
+    last_seen = users_last_seen(user_ids=waiting)
+    live = _live_now(waiting)
     singles: dict[str, list[Outgoing]] = defaultdict(list)
     digests: dict[tuple[str, int], Outgoing] = {}
     for d in deliveries:
@@ -231,8 +237,10 @@ def deliveries_send(*, deliveries: list[Delivery], report: Report, now: datetime
             _skip(d, "read before it was due", report)
         elif getattr(d.notification, "deleted", False):
             _skip(d, "the notification was deleted", report)
-        elif d.fallback and not d.digest and (d.recipient_id in seen or d.recipient_id in live):
+        elif d.fallback and not d.digest and _was_online(d, last_seen, live):
             _skip(d, "a socket of the recipient was open", report)
+        elif d.fallback and not d.digest and live is None:
+            _check_again(d, "the channel layer could not tell whether a socket is open", now, report)
         elif frequency == Frequency.NEVER:
             _skip(d, "turned off in the recipient's preferences", report)
         elif frequency in DIGESTS and not d.digest and registry.get_channel(d.channel).supports_digest:
@@ -264,16 +272,43 @@ def deliveries_send(*, deliveries: list[Delivery], report: Report, now: datetime
         load_notification_model().objects.filter(pk__in=emailed, emailed=False).update(emailed=True)
 
 
-def _live_now(user_ids: set[int]) -> set[int]:
+def _was_online(d: Delivery, last_seen: dict[int, datetime], live: set[int] | None) -> bool:
+    """Whether the recipient had a socket open since ``d``'s notification."""
+    seen_at = last_seen.get(d.recipient_id)
+    return (seen_at is not None and seen_at >= d.notification.timestamp) or (
+        live is not None and d.recipient_id in live
+    )
+
+
+def _live_now(user_ids: set[int]) -> set[int] | None:
     """The users with a notifications socket open right now, where the
-    channel layer can tell (channels-redis)."""
+    channel layer can tell (channels-redis; other layers answer with the
+    presence rows alone). None when the layer could not be asked (Redis
+    unreachable)."""
     if not user_ids:
         return set()
     from notifications import protocol
     from notifications.realtime.publish import live_groups
 
     groups = live_groups([protocol.user_group(uid) for uid in user_ids])
-    return {uid for uid in user_ids if protocol.user_group(uid) in (groups or ())}
+    if groups is None:
+        from channels.layers import get_channel_layer
+
+        from notifications.realtime.redis_store import is_channels_redis
+
+        # channels-redis could not be asked (Redis unreachable): unknown.
+        # Another layer never can tell: the presence rows answer alone.
+        return None if is_channels_redis(get_channel_layer()) else set()
+    return {uid for uid in user_ids if protocol.user_group(uid) in groups}
+
+
+def _check_again(d: Delivery, reason: str, now: datetime, report: Report) -> None:
+    """Put ``d`` back for the next backoff without using up an attempt: a
+    fallback sent while the user may be online cannot be taken back."""
+    due = now + timedelta(seconds=conf.delivery_backoff_seconds)
+    _finish(d, report, state=State.PENDING, last_error=reason, due_at=due, attempts=d.attempts - 1)
+    report.retrying.append((d, reason))
+    report.waiting += 1
 
 
 def _finish(d: Delivery, report: Report, **values: Any) -> None:

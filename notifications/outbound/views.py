@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from notifications.conf import conf
 from notifications.outbound import registry, services
 from notifications.outbound.constants import Frequency
+from notifications.outbound.models import PushSubscription
 from notifications.outbound.selectors import preferences_of
 from notifications.outbound.unsubscribe import BadToken, read_token
 
@@ -141,15 +142,23 @@ def push_subscription(request: HttpRequest) -> JsonResponse:
         endpoint = body["endpoint"]
         if not isinstance(endpoint, str) or (not endpoint.startswith("https://") and not _insecure_ok(endpoint)):
             raise ValueError("endpoint")
+        if len(endpoint) > PushSubscription._meta.get_field("endpoint").max_length:
+            raise ValueError("endpoint")
         if request.method == "DELETE":
             services.push_subscription_delete(endpoint=endpoint, user=request.user)
             return JsonResponse({"subscribed": False})
         if request.method != "POST":
             return JsonResponse({"error": "Use GET, POST or DELETE."}, status=405)
         keys = body["keys"]
-        services.push_subscription_save(
-            user=request.user, endpoint=endpoint, p256dh=str(keys["p256dh"]), auth=str(keys["auth"])
-        )
+        p256dh, auth = keys["p256dh"], keys["auth"]
+        for name, value in (("p256dh", p256dh), ("auth", auth)):
+            if (
+                not isinstance(value, str)
+                or not value
+                or len(value) > PushSubscription._meta.get_field(name).max_length
+            ):
+                raise ValueError(name)
+        services.push_subscription_save(user=request.user, endpoint=endpoint, p256dh=p256dh, auth=auth)
     except (ValueError, KeyError, TypeError):
         return JsonResponse(
             {"error": 'Send a PushSubscription: {"endpoint": "https://...", "keys": {...}}.'}, status=400
