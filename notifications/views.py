@@ -20,6 +20,7 @@ from django.views.generic import ListView, TemplateView
 from notifications import selectors, services
 from notifications.conf import conf
 from notifications.helpers import get_notification_list, get_num_to_fetch, invalidate_unread_count_cache
+from notifications.realtime.frames import MAX_ID
 from notifications.utils import SLUG_OFFSET, slug2id
 
 
@@ -63,6 +64,9 @@ class GroupedNotificationsList(LoginRequiredMixin, TemplateView):
         except ValueError:
             page = 1
         per_page = conf.paginate_by
+        if (page - 1) * per_page > MAX_ID:
+            # Beyond any database's row range: there is no such page.
+            raise Http404("No such page.")
         entries = selectors.group_entries(
             user=self.request.user,
             unread_only=self.unread_only,

@@ -283,3 +283,34 @@ def test_an_entry_whose_actor_is_gone_costs_no_query_more(django_assert_num_quer
         texts = [e.actors_text for e in entries]
     assert texts == ["bob and 1 other", "None"]
     assert [e.count for e in entries] == [2, 1]
+
+
+def test_marking_seen_after_everything_was_read_changes_nothing_and_tells_no_one(alice, bob, doc, monkeypatch):
+    from notifications import delivery
+
+    newest = comment(bob, alice, doc)
+    alice.notifications.mark_all_as_read()
+    told = []
+    monkeypatch.setattr(delivery, "notifications_seen", lambda up_to, using: told.append(up_to))
+    assert services.notifications_mark_seen(user=alice, up_to=newest.pk) == 0
+    assert told == []
+
+
+def test_a_group_read_elsewhere_between_the_lookups_is_that_row_alone(alice, bob, doc, monkeypatch):
+    from notifications.selectors import groups
+
+    rows = [comment(bob, alice, doc) for _ in range(3)]
+    keyed_unread = groups._keyed_unread
+
+    def read_meanwhile(queryset):
+        Notification.objects.filter(recipient=alice).update(unread=False)
+        return keyed_unread(queryset)
+
+    monkeypatch.setattr(groups, "_keyed_unread", read_meanwhile)
+    assert list(selectors.group_rows(user=alice, notification_id=rows[0].pk)) == [rows[0]]
+
+
+def test_a_grouped_page_beyond_any_row_is_not_found(client, alice):
+    client.force_login(alice)
+    assert client.get(reverse("notifications:groups"), {"page": str(10**20)}).status_code == 404
+    assert client.get(reverse("notifications:groups"), {"page": "2"}).status_code == 200

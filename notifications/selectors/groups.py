@@ -431,6 +431,7 @@ def group_rows(*, user: Any, notification_id: int) -> QuerySet:
         return mine.filter(id=notification_id)
     keyed = _keyed_unread(mine).filter(group_key=row["group_key"])
     newest = keyed.aggregate(m=Max("timestamp"))["m"]
-    if row["timestamp"] < newest - group_window():
+    if newest is None or row["timestamp"] < newest - group_window():
+        # None: the group was read meanwhile (another tab, another process).
         return mine.filter(id=notification_id)
     return keyed.filter(timestamp__gte=newest - group_window())

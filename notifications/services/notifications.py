@@ -233,7 +233,9 @@ def notifications_set_seen(*, queryset: models.QuerySet) -> int:
     ``seen`` frame with the newest id seen and the new unseen count."""
     db = queryset.db
     with transaction.atomic(using=db):
-        rows, count = _update_matching(queryset, where={"seen_at__isnull": True}, values={"seen_at": timezone.now()})
+        rows, count = _update_matching(
+            queryset, where={"seen_at__isnull": True, "unread": True}, values={"seen_at": timezone.now()}
+        )
         if not rows:
             return 0
         up_to: dict[int, int] = {}
