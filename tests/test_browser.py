@@ -207,3 +207,32 @@ def test_the_dropdown_stays_on_screen_when_the_bell_sits_at_the_left_edge(daphne
     page.click("[data-notifications-toggle]")
     box = page.locator(".nf-dropdown").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 800, box
+
+
+def test_the_socket_base_keeps_a_wss_url_and_stop_cancels_a_pending_reconnect(daphne, new_page, alice):
+    server = daphne()
+    page = new_page()
+    browser_login(page, server, "alice")
+    result = page.evaluate(
+        """async () => {
+        const { RealtimeSocket } = await import("/static/notifications/socket.js");
+        const { NotificationsClient } = await import("/static/notifications/client.js");
+        const schemes = ["wss://example.com/ws/", "ws://example.com/ws/", "/ws/notifications/"].map(
+          (url) => new RealtimeSocket(url).url.protocol
+        );
+        const Original = window.WebSocket;
+        let opened = 0;
+        window.WebSocket = class extends Original {
+          constructor(...args) { super(...args); opened += 1; }
+        };
+        // Nothing listens on port 9: the first socket closes, a reconnect is scheduled.
+        const client = new NotificationsClient("ws://127.0.0.1:9/ws/notifications/", { maxBackoff: 300 });
+        client.start();
+        await new Promise((resolve) => client.addEventListener("notifications:status", resolve, { once: true }));
+        client.stop();
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        window.WebSocket = Original;
+        return { schemes, opened };
+      }"""
+    )
+    assert result == {"schemes": ["wss:", "ws:", "ws:"], "opened": 1}

@@ -18,14 +18,18 @@ export class RealtimeSocket extends EventTarget {
   constructor(url, { maxBackoff = 30000 } = {}) {
     super();
     this.url = new URL(url, window.location.href);
-    this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
+    // An http(s) URL (relative to the page, say) becomes ws(s); ws: and wss: stay.
+    if (this.url.protocol === "https:") this.url.protocol = "wss:";
+    else if (this.url.protocol === "http:") this.url.protocol = "ws:";
     this.maxBackoff = maxBackoff;
     this.attempt = 0;
     this.stopped = false;
     this.socket = null;
+    this.retry = null;
   }
 
   start() {
+    clearTimeout(this.retry);
     this.stopped = false;
     this.connect();
     return this;
@@ -70,7 +74,11 @@ export class RealtimeSocket extends EventTarget {
   reconnectLater() {
     const ceiling = Math.min(this.maxBackoff, RECONNECT_BASE_MS * 2 ** this.attempt);
     this.attempt += 1;
-    setTimeout(() => this.connect(), Math.random() * ceiling);
+    // stop() meanwhile (this.stopped) cancels the reconnect.
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      if (!this.stopped) this.connect();
+    }, Math.random() * ceiling);
   }
 
   onOpen() {}
