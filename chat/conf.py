@@ -44,7 +44,7 @@ class ChatConf(AppConf):
     defaults = DEFAULTS
 
     def _get(self, key: str) -> Any:
-        # Chat has no legacy keys to carry, so a typo also fails at first use.
+        # Chat has no keys inherited from django-notifications, so a typo also fails at first use.
         unknown = self.unknown_keys()
         if unknown:
             raise ImproperlyConfigured(f"{SETTING} has unknown keys: {', '.join(unknown)}.")

@@ -30,7 +30,7 @@ from .wire import CONTROL_GROUP_PREFIX, CloseCode, ErrorCode, FrameError, contro
 if TYPE_CHECKING:
     from .appconf import AppConf
 
-# Importable from here too, where they were first defined.
+# Also importable from here.
 __all__ = [
     "CONTROL_GROUP_PREFIX",
     "CloseCode",
