@@ -273,14 +273,25 @@ def personal(row: dict) -> Section:
     ]
     vs_raw = (ours["p99"] or 0) / (raw["p99"] or 1)
     bad = ours["missing"] + ours["duplicates"] + ours.get("stray", 0)
+    collector = ""
+    if "gc" in ours:
+        gc = ours["gc"]
+        full = " and ".join(", ".join(map(str, pauses)) or "none" for pauses in gc["full_pauses_ms"])
+        collector = (
+            f" Garbage collections in ours, from the first send to the last receipt: {gc['collections'][2]} "
+            f"full (pauses in ms, per process: {full}), {gc['collections'][0] + gc['collections'][1]} young; "
+            f"the longest pause of any {gc['max_pause_ms']} ms; "
+            f"{' and '.join(f'{n:,}' for n in gc['frozen'])} objects frozen out of the walk (`freeze_gc`)."
+        )
     return Section(
         "Personal notification latency",
         f"{row['users']:,} users over {row['processes']} processes; two sender processes call `notify.send` to a "
         f"random user {row['rate']:g} times a second for {row['seconds']:g} s. The time runs from the commit to "
         "the frame's arrival (from the call, it adds the insert and the commit). **raw** "
         "(`bench/raw_personal_server.py`) is the same path by hand: a Redis publish a `websockets` server "
-        "forwards to the user's sockets, with no row, count or auth.",
-        "python bench/personal.py --users 2000 --processes 2 --rate 200 --seconds 10",
+        "forwards to the user's sockets, with no row, count or auth." + collector,
+        f"python bench/personal.py --users {row['users']} --processes {row['processes']} --rate {row['rate']:g} "
+        f"--seconds {row['seconds']:g}",
         table(
             [
                 "users",
