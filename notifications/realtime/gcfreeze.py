@@ -19,10 +19,10 @@ or wraps any ASGI application in :class:`FreezeLongLived`. It then
 - thaws when sockets that were frozen open have closed: a closed socket's
   objects that hold each other are garbage only a collection frees, and
   frozen garbage is never collected. Once the sockets closed since the last
-  thaw pass a quarter of those open (CPython's own rule for a full pass),
-  it unfreezes, collects everything once and freezes again. That pause is
-  a full collection's, and comes at the rate sockets churn, not at the rate
-  of traffic.
+  thaw pass a quarter of those frozen (CPython's own rule for a full pass:
+  at most a quarter more than what lives), it unfreezes, collects
+  everything once and freezes again. That pause is a full collection's,
+  and comes at the rate sockets churn, not at the rate of traffic.
 
 It changes ``gc`` for the whole process, so nothing turns it on but the
 site's ASGI module; daphne and uvicorn are both fine.
@@ -65,6 +65,7 @@ class FreezeLongLived:
         self.opened_at_freeze = 0
         self.opened_at_check = 0
         self.closed_at_thaw = 0
+        self.frozen_sockets = 0  # frozen since the last thaw, open or not
         self.freezes = 0
         self.thaws = 0
         self._watch: asyncio.Task[None] | None = None
@@ -94,7 +95,7 @@ class FreezeLongLived:
         """Once a tick: thaw after churn, or freeze the sockets that opened
         since the last freeze once they stop arriving in bursts."""
         closed = self.closed - self.closed_at_thaw
-        if closed >= THAW_MINIMUM and closed > self.thaw_ratio * (self.opened - self.closed):
+        if closed >= THAW_MINIMUM and closed > self.thaw_ratio * self.frozen_sockets:
             self.thaw()
             return
         new = self.opened - self.opened_at_freeze
@@ -106,6 +107,7 @@ class FreezeLongLived:
     def freeze(self) -> None:
         gc.collect(1)
         gc.freeze()
+        self.frozen_sockets += self.opened - self.opened_at_freeze
         self.opened_at_freeze = self.opened
         self.freezes += 1
 
@@ -117,6 +119,7 @@ class FreezeLongLived:
         gc.freeze()
         self.closed_at_thaw = self.closed
         self.opened_at_freeze = self.opened
+        self.frozen_sockets = self.opened - self.closed
         self.thaws += 1
         logger.info(
             "gc: thawed after %d sockets closed, freed %d objects in %.0f ms",
