@@ -35,34 +35,42 @@ async def socket_application(scope, receive, send):
     await receive()  # held open until the test lets it go
 
 async def main():
-    get_asgi_application()  # Django set up, nothing frozen
-    assert gc.get_freeze_count() == 0
+    get_asgi_application()  # Django set up
     freezer = FreezeLongLived(socket_application, check_seconds=3600)
-    started = gc.get_freeze_count()
-    gates = [asyncio.get_running_loop().create_future() for _ in range(200)]
+    built = gc.get_freeze_count()
+    gates = [asyncio.get_running_loop().create_future() for _ in range(201)]
+    scope = {{"type": "websocket"}}
 
     async def receive_for(gate):
         return await gate
 
-    scope = {{"type": "websocket"}}
-    tasks = [asyncio.create_task(freezer(scope, lambda g=gate: receive_for(g), None)) for gate in gates]
+    def open_sockets(chosen):
+        return [asyncio.create_task(freezer(scope, lambda g=gate: receive_for(g), None)) for gate in chosen]
+
+    tasks = open_sockets(gates[:1])
+    await asyncio.sleep(0)
+    freezer.check()  # serving: start-up is frozen
+    started = gc.get_freeze_count()
+    tasks += open_sockets(gates[1:])
     await asyncio.sleep(0)
     freezer.check()  # the sockets are still arriving
     arriving = gc.get_freeze_count()
     freezer.check()  # a quiet tick: they are frozen
     frozen = gc.get_freeze_count()
-    for gate in gates[:{closing}]:
+    for gate in gates[1 : 1 + {closing}]:
         gate.set_result({{"type": "websocket.disconnect"}})
-    await asyncio.gather(*tasks[:{closing}])
+    await asyncio.gather(*tasks[1 : 1 + {closing}])
     gc.collect()  # frozen tangles survive a full collection
     kept = sum(ref() is not None for ref in tangles)
     freezer.check()
     result = {{
-        "started": started, "arriving": arriving, "frozen": frozen, "freezes": freezer.freezes,
-        "kept": kept, "thaws": freezer.thaws, "left": sum(ref() is not None for ref in tangles),
+        "built": built, "started": started, "arriving": arriving, "frozen": frozen,
+        "freezes": freezer.freezes, "kept": kept, "thaws": freezer.thaws,
+        "left": sum(ref() is not None for ref in tangles),
     }}
-    for gate in gates[{closing}:]:
-        gate.set_result({{"type": "websocket.disconnect"}})
+    for gate in gates:
+        if not gate.done():
+            gate.set_result({{"type": "websocket.disconnect"}})
     await asyncio.gather(*tasks)
     print(json.dumps(result))
 
@@ -83,24 +91,25 @@ def test_nothing_is_frozen_unless_the_site_asks():
     assert run(BUILD.format(arguments="")) == {"frozen": 0, "kind": "ProtocolTypeRouter"}
 
 
-def test_start_up_is_frozen_when_asked():
-    built = run(BUILD.format(arguments="freeze_gc=True"))
-    assert built["kind"] == "FreezeLongLived"
-    assert built["frozen"] > 10_000  # Django, the apps, the routes
+def test_importing_the_application_freezes_nothing_until_it_serves():
+    assert run(BUILD.format(arguments="freeze_gc=True")) == {"frozen": 0, "kind": "FreezeLongLived"}
+    result = run(SOCKETS.format(closing=20))
+    assert result["built"] == 0
+    assert result["started"] > 10_000  # Django, the apps, the routes
 
 
 def test_sockets_are_frozen_once_they_stop_arriving_and_a_few_closed_stay_frozen():
     result = run(SOCKETS.format(closing=20))
     assert result["arriving"] < result["started"] + 100  # not yet
     assert result["frozen"] > result["started"] + 200  # each socket's objects
-    assert result["freezes"] == 1
-    # 20 of 200 closed: under a quarter, so their tangles wait, frozen.
+    assert result["freezes"] == 2
+    # 20 of 201 closed: under a quarter, so their tangles wait, frozen.
     assert result["thaws"] == 0
-    assert result["kept"] == result["left"] == 200
+    assert result["kept"] == result["left"] == 201
 
 
 def test_after_a_quarter_of_the_sockets_closed_their_garbage_is_freed():
     result = run(SOCKETS.format(closing=100))
-    assert result["kept"] == 200  # frozen: a full collection skips them
+    assert result["kept"] == 201  # frozen: a full collection skips them
     assert result["thaws"] == 1
-    assert result["left"] == 100  # the closed sockets' tangles are gone
+    assert result["left"] == 101  # the closed sockets' tangles are gone

@@ -11,7 +11,10 @@ generation that collections skip. A site turns it on in its ASGI module::
 
 or wraps any ASGI application in :class:`FreezeLongLived`. It then
 
-- freezes what start-up built (Django, the apps, the routes), once;
+- freezes what start-up built (Django, the apps, the routes, the first
+  connection's imports and pools), once, a tick after it starts serving
+  (so importing the ASGI module, as ``manage.py check`` does, freezes
+  nothing);
 - freezes the sockets that opened since the last freeze, once a second
   after a quiet second (or every ``burst`` new sockets during a storm),
   after collecting the two young generations so that new garbage is freed
@@ -69,14 +72,12 @@ class FreezeLongLived:
         self.freezes = 0
         self.thaws = 0
         self._watch: asyncio.Task[None] | None = None
-        gc.collect()
-        gc.freeze()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        if scope["type"] != "websocket":
-            return await self.application(scope, receive, send)
         if self._watch is None:
             self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
+        if scope["type"] != "websocket":
+            return await self.application(scope, receive, send)
         self.opened += 1
         try:
             return await self.application(scope, receive, send)
@@ -92,8 +93,13 @@ class FreezeLongLived:
                 logger.exception("gc freeze check failed")
 
     def check(self) -> None:
-        """Once a tick: thaw after churn, or freeze the sockets that opened
-        since the last freeze once they stop arriving in bursts."""
+        """Once a tick: freeze start-up the first time; then thaw after
+        churn, or freeze the sockets that opened since the last freeze once
+        they stop arriving in bursts."""
+        if not self.freezes:
+            gc.collect()
+            self.freeze()
+            return
         closed = self.closed - self.closed_at_thaw
         if closed >= THAW_MINIMUM and closed > self.thaw_ratio * self.frozen_sockets:
             self.thaw()
