@@ -15,7 +15,8 @@ BUILD = """
 import gc, json, os
 from notifications.asgi import get_asgi_application
 application = get_asgi_application({arguments})
-print(json.dumps({{"frozen": gc.get_freeze_count(), "kind": type(application).__name__}}))
+kind = type(application).__name__
+print(json.dumps({{"frozen": gc.get_freeze_count(), "young": gc.get_threshold()[0], "kind": kind}}))
 """
 
 SOCKETS = """
@@ -38,6 +39,7 @@ async def main():
     get_asgi_application()  # Django set up
     freezer = FreezeLongLived(socket_application, check_seconds=3600)
     built = gc.get_freeze_count()
+    young = [gc.get_threshold()[0]]
     gates = [asyncio.get_running_loop().create_future() for _ in range(201)]
     scope = {{"type": "websocket"}}
 
@@ -51,6 +53,7 @@ async def main():
     await asyncio.sleep(0)
     freezer.check()  # serving: start-up is frozen
     started = gc.get_freeze_count()
+    young.append(gc.get_threshold()[0])
     tasks += open_sockets(gates[1:])
     await asyncio.sleep(0)
     freezer.check()  # the sockets are still arriving
@@ -64,7 +67,7 @@ async def main():
     kept = sum(ref() is not None for ref in tangles)
     freezer.check()
     result = {{
-        "built": built, "started": started, "arriving": arriving, "frozen": frozen,
+        "built": built, "young": young, "started": started, "arriving": arriving, "frozen": frozen,
         "freezes": freezer.freezes, "kept": kept, "thaws": freezer.thaws,
         "left": sum(ref() is not None for ref in tangles),
     }}
@@ -88,14 +91,15 @@ def run(script: str) -> dict:
 
 
 def test_nothing_is_frozen_unless_the_site_asks():
-    assert run(BUILD.format(arguments="")) == {"frozen": 0, "kind": "ProtocolTypeRouter"}
+    assert run(BUILD.format(arguments="")) == {"frozen": 0, "young": 700, "kind": "ProtocolTypeRouter"}
 
 
 def test_importing_the_application_freezes_nothing_until_it_serves():
-    assert run(BUILD.format(arguments="freeze_gc=True")) == {"frozen": 0, "kind": "FreezeLongLived"}
+    assert run(BUILD.format(arguments="freeze_gc=True")) == {"frozen": 0, "young": 700, "kind": "FreezeLongLived"}
     result = run(SOCKETS.format(closing=20))
     assert result["built"] == 0
     assert result["started"] > 10_000  # Django, the apps, the routes
+    assert result["young"] == [700, 10_000]  # CPython's default, then fewer young collections
 
 
 def test_sockets_are_frozen_once_they_stop_arriving_and_a_few_closed_stay_frozen():
