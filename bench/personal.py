@@ -172,12 +172,14 @@ def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) 
 
         started = time.monotonic()
         calls = send_steadily(args.rate, args.seconds, send)
+        # check() gives the last frames 3 s, then stops the clients, whose
+        # disconnects are not part of the measurement.
+        window = (window, time.time() + 3)
         print(f"ours: sending took {time.monotonic() - started:.1f} s", file=sys.stderr)
         committed = {call[1]: call[2] for call in calls if call}
         pushed = {call[1]: call[3] for call in calls if call}
         sent = [call[:2] if call else None for call in calls]
         result = check(clients, sent, 0, committed, pushed)
-        window = (window, time.time())
     if args.server == "daphne":
         # The collections from the first send to the last receipt.
         result["gc"] = gc_summary(ports, *window)
