@@ -82,6 +82,11 @@ def start_daphne(app: str, port: int) -> subprocess.Popen:
     # pyinstrument) and writes its profile to DIR/daphne-<port>.txt on exit.
     profile = os.environ.get("BENCH_PROFILE")
     runner = ["-m", "pyinstrument", "--show-all", "-r", "text", "-o", f"{profile}/daphne-{port}.txt"] if profile else []
+    # BENCH_GC_STATS=DIR records each server's garbage collections in
+    # DIR/gc-<port>.json (bench/gc_stats.py; read with gc_summary()).
+    gc_stats = os.environ.get("BENCH_GC_STATS")
+    if gc_stats and not profile:
+        runner = [str(ROOT / "bench" / "gc_stats.py"), f"{gc_stats}/gc-{port}.json"]
     return start_server(
         port,
         *runner,
@@ -170,6 +175,28 @@ def serving(count: int, start: Callable[[int], subprocess.Popen]) -> Iterator[li
         for process in processes:
             process.terminate()
             process.wait(timeout=30)
+
+
+def gc_summary(ports: list[int], since: float, until: float) -> dict:
+    """What the collector did in the servers on ``ports`` (run with
+    BENCH_GC_STATS) between two epoch times: collections by generation, the
+    longest pause in ms, and, per process, every full collection's pause."""
+    folder = Path(os.environ["BENCH_GC_STATS"])
+    counts = [0, 0, 0]
+    longest = 0.0
+    full, frozen = [], []
+    for port in ports:
+        stats = json.loads((folder / f"gc-{port}.json").read_text())
+        frozen.append(stats["frozen"])
+        pauses = []
+        for generation, start, duration, _ in stats["collections"]:
+            if since <= start <= until:
+                counts[generation] += 1
+                longest = max(longest, duration)
+                if generation == 2:
+                    pauses.append(round(duration, 1))
+        full.append(pauses)
+    return {"collections": counts, "max_pause_ms": round(longest, 1), "full_pauses_ms": full, "frozen": frozen}
 
 
 def label(name: str, server: str) -> str:

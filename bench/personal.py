@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import queue
 import random
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -28,6 +30,7 @@ from fanout import (
     RESULTS,
     SOCKETS_PER_CLIENT,
     daphnes,
+    gc_summary,
     label,
     launch_clients,
     prepare_database,
@@ -154,6 +157,7 @@ def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) 
     with daphnes(args.processes, "project.asgi:application", args.server) as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/notifications/", c] for i, c in enumerate(cookies)]
         clients = start_collectors(targets, f"http://127.0.0.1:{ports[0]}", 1)
+        window = time.time()
         picks = random.Random(1).choices(range(len(users)), k=int(args.rate * args.seconds))
 
         def send(n: int) -> tuple[int, int, float, float]:
@@ -168,11 +172,19 @@ def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) 
 
         started = time.monotonic()
         calls = send_steadily(args.rate, args.seconds, send)
+        # check() gives the last frames 3 s, then stops the clients, whose
+        # disconnects are not part of the measurement.
+        window = (window, time.time() + 3)
         print(f"ours: sending took {time.monotonic() - started:.1f} s", file=sys.stderr)
         committed = {call[1]: call[2] for call in calls if call}
         pushed = {call[1]: call[3] for call in calls if call}
         sent = [call[:2] if call else None for call in calls]
-        return check(clients, sent, 0, committed, pushed)
+        result = check(clients, sent, 0, committed, pushed)
+    if args.server == "daphne":
+        # The collections from the first send to the last receipt.
+        result["gc"] = gc_summary(ports, *window)
+        print(f"ours, garbage collections in the servers: {result['gc']}")
+    return result
 
 
 def run_raw(users: int, args: argparse.Namespace) -> dict:
@@ -206,6 +218,7 @@ def main() -> None:
 
     import redis
 
+    os.environ.setdefault("BENCH_GC_STATS", tempfile.mkdtemp(prefix="bench-gc-"))
     redis.Redis.from_url(REDIS_URL).flushdb()
     cookies = prepare_database(args.users)
     from django.contrib.auth import get_user_model

@@ -1,6 +1,8 @@
 """The raw baseline: a minimal `websockets` server that broadcasts one
 pre-encoded frame to all of its sockets whenever a trigger arrives on a Redis
-pub/sub channel. The practical floor for Python."""
+pub/sub channel. The practical floor for Python. With a third argument,
+``hello``, it greets each socket with ``{"type":"hello"}`` (the connect
+storm's baseline)."""
 
 import asyncio
 import sys
@@ -10,11 +12,13 @@ import websockets
 from connect import raise_open_file_limit
 
 
-async def main(port: int, redis_url: str) -> None:
+async def main(port: int, redis_url: str, greet: bool = False) -> None:
     raise_open_file_limit()
     sockets: set = set()
 
     async def handler(connection: websockets.ServerConnection) -> None:
+        if greet:
+            await connection.send('{"type":"hello"}')
         sockets.add(connection)
         try:
             await connection.wait_closed()
@@ -32,4 +36,4 @@ async def main(port: int, redis_url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3:] == ["hello"]))

@@ -13,6 +13,10 @@ HTTP goes to Django (with static files served while ``DEBUG`` is on, as
 ``runserver`` does); WebSockets go to the package's routes (``chat``'s too
 when it is installed, and the site's own ``websocket_urlpatterns``) behind
 the session auth and an origin check against ``ALLOWED_HOSTS``.
+
+``get_asgi_application(freeze_gc=True)`` also keeps the garbage collector's
+full passes off what start-up built and off long-lived sockets
+(``notifications.realtime.gcfreeze``; docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from channels.security.websocket import OriginValidator as BaseOriginValidator
 Scope = dict[str, Any]
 
 
-def get_asgi_application(*, websocket_urlpatterns: Sequence[Any] = ()) -> Any:
+def get_asgi_application(*, websocket_urlpatterns: Sequence[Any] = (), freeze_gc: bool = False) -> Any:
     """The site's ASGI application. Sets Django up first (as Django's own
-    ``get_asgi_application`` does), so call it before importing models."""
+    ``get_asgi_application`` does), so call it before importing models.
+    ``freeze_gc`` wraps it in ``FreezeLongLived``, which changes ``gc`` for
+    the whole process: off unless the site asks."""
     from django.core.asgi import get_asgi_application as django_asgi_application
 
     http: Any = django_asgi_application()
@@ -49,12 +55,17 @@ def get_asgi_application(*, websocket_urlpatterns: Sequence[Any] = ()) -> Any:
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
         http = ASGIStaticFilesHandler(http)
-    return ProtocolTypeRouter(
+    application = ProtocolTypeRouter(
         {
             "http": http,
             "websocket": allowed_hosts_origin_validator(AuthMiddlewareStack(URLRouter(routes))),
         }
     )
+    if freeze_gc:
+        from notifications.realtime.gcfreeze import FreezeLongLived
+
+        return FreezeLongLived(application)
+    return application
 
 
 class OriginValidator(BaseOriginValidator):

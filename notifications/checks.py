@@ -131,9 +131,14 @@ def _asgi_application() -> Any:
     if not path:
         return None
     try:
-        return import_string(path)
+        application = import_string(path)
     except Exception:
         return None
+    # Through wrappers of the whole application (FreezeLongLived) to the router.
+    for layer in _stack(application):
+        if hasattr(layer, "application_mapping"):
+            return layer
+    return application
 
 
 def _stack(application: Any) -> list[Any]:

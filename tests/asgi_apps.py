@@ -7,6 +7,8 @@ from django.core.asgi import get_asgi_application
 from django.urls import path
 
 import notifications.routing
+from notifications import asgi as notifications_asgi
+from notifications.realtime.gcfreeze import FreezeLongLived
 
 # What `django-admin startproject` writes: HTTP only.
 http_only = get_asgi_application()
@@ -27,4 +29,11 @@ prefixed = ProtocolTypeRouter(
             URLRouter([path("live/", URLRouter(notifications.routing.websocket_urlpatterns))])
         ),
     }
+)
+
+# The package's application with freeze_gc, which wraps the router; and a
+# router without the origin check, wrapped the same way.
+frozen_gc = notifications_asgi.get_asgi_application(freeze_gc=True)
+frozen_gc_unguarded = FreezeLongLived(
+    ProtocolTypeRouter({"http": http_only, "websocket": URLRouter(notifications.routing.websocket_urlpatterns)})
 )

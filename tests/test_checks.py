@@ -57,6 +57,14 @@ def test_the_route_is_found_under_a_prefix_and_not_asked_for_without_a_layer(set
     assert "notifications.W010" not in ids()
 
 
+def test_the_checks_follow_the_application_through_the_gc_freeze(settings):
+    settings.DEBUG = True
+    settings.ASGI_APPLICATION = "tests.asgi_apps.frozen_gc"
+    assert {"notifications.W006", "notifications.W010"}.isdisjoint(ids())
+    settings.ASGI_APPLICATION = "tests.asgi_apps.frozen_gc_unguarded"
+    assert "notifications.W006" in ids()
+
+
 def test_runserver_without_daphne_is_a_warning_in_debug(settings):
     settings.DEBUG = True
     apps = [app for app in settings.INSTALLED_APPS if app != "daphne"]
