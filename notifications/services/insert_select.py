@@ -17,7 +17,7 @@ leans on Django ORM internals, so it stands apart here:
   ``Field.db_default`` against ``django.db.models.fields.NOT_PROVIDED``:
   whether every row can be a copy of one template;
 - ``connection.features.can_return_rows_from_bulk_insert``;
-- ``Model.from_db(db, field_names, values)``: the instances returned.
+- ``Model.from_db(db, field_names, values)``: the instances returned (Django 6.1 adds ``fetch_mode``, with a default).
 
 Tested with Django 5.2 (from 5.2.0) and 6.1, the range pyproject.toml allows
 and noxfile.py runs. ``tests/test_insert_select.py`` fails when one of these
