@@ -104,6 +104,7 @@ def _created_events(shared: dict[str, Any], notifications: list[Any]) -> list[Ev
             "type": protocol.CREATED_EVENT,
             "shared": shared,
             "group_key": chunk[0].group_key,
+            "timestamp": chunk[0].timestamp.isoformat(),
             "recipients": [n.recipient_id for n in chunk],
             "ids": [n.pk for n in chunk],
         }

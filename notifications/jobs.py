@@ -100,8 +100,7 @@ async def push_created(hub: Hub, event: dict[str, Any]) -> None:
     if not local:
         return
     shared = event["shared"]
-    rows = [selectors.copy_row(shared, event.get("group_key", ""), user_id, pk) for user_id, pk in local]
-    counts, groups = await database_sync_to_async(selectors.badges_and_groups)(rows)
+    counts, groups = await database_sync_to_async(selectors.badges_and_groups)(selectors.copy_rows(event, local))
     payloads = selectors.payload_copies(shared, [pk for _, pk in local])
     await hub.write_frames(
         (

@@ -314,3 +314,21 @@ def test_a_grouped_page_beyond_any_row_is_not_found(client, alice):
     client.force_login(alice)
     assert client.get(reverse("notifications:groups"), {"page": str(10**20)}).status_code == 404
     assert client.get(reverse("notifications:groups"), {"page": "2"}).status_code == 200
+
+
+def test_a_bulk_sends_copies_join_their_open_groups_in_two_queries(django_assert_num_queries, alice, bob, doc):
+    """Each server process rebuilds a bulk send's rows from the layer event
+    and groups them: one query for the groups' rows and one for the actors'
+    names, however many groups were open."""
+    from notifications.delivery import _created_events
+
+    carol = factories.user("carol")
+    members = factories.group("members", alice, bob)
+    notify.send(carol, recipient=members, verb="commented on", target=doc)
+    created = notify.send(bob, recipient=members, verb="commented on", target=doc)[0][1]
+    [(_, event)] = _created_events(selectors.shared_payload(created), created)
+    rows = selectors.copy_rows(event, list(zip(event["recipients"], event["ids"], strict=True)))
+    with django_assert_num_queries(2):
+        groups = selectors.groups_of(rows)
+    assert {groups[n.pk]["count"] for n in created} == {2}
+    assert {tuple(groups[n.pk]["actors"]) for n in created} == {("bob", "carol")}

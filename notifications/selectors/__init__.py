@@ -16,7 +16,7 @@ from notifications.selectors.announcements import (
 from notifications.selectors.groups import (
     Entry,
     Row,
-    copy_row,
+    copy_rows,
     group_entries,
     group_object,
     group_rows,
@@ -68,7 +68,7 @@ __all__ = [
     "badges",
     "badges_and_groups",
     "cached_unread_count",
-    "copy_row",
+    "copy_rows",
     "group_entries",
     "group_object",
     "group_rows",
