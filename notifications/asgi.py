@@ -12,7 +12,9 @@ In the site's ``asgi.py``::
 HTTP goes to Django (with static files served while ``DEBUG`` is on, as
 ``runserver`` does); WebSockets go to the package's routes (``chat``'s too
 when it is installed, and the site's own ``websocket_urlpatterns``) behind
-the session auth and an origin check against ``ALLOWED_HOSTS``.
+the session auth and an origin check against ``ALLOWED_HOSTS``. The auth
+is Channels' ``AuthMiddlewareStack`` with the users of handshakes that arrive
+together looked up together (``notifications.realtime.auth``).
 
 ``get_asgi_application(freeze_gc=True)`` also keeps the garbage collector's
 full passes off what start-up built and off long-lived sockets
@@ -39,11 +41,12 @@ def get_asgi_application(*, websocket_urlpatterns: Sequence[Any] = (), freeze_gc
 
     http: Any = django_asgi_application()
 
-    from channels.auth import AuthMiddlewareStack
     from channels.routing import ProtocolTypeRouter, URLRouter
+    from channels.sessions import CookieMiddleware, SessionMiddleware
     from django.apps import apps
     from django.conf import settings
 
+    from notifications.realtime.auth import AuthMiddleware
     from notifications.routing import websocket_urlpatterns as notification_routes
 
     routes = [*websocket_urlpatterns, *notification_routes]
@@ -58,7 +61,9 @@ def get_asgi_application(*, websocket_urlpatterns: Sequence[Any] = (), freeze_gc
     application = ProtocolTypeRouter(
         {
             "http": http,
-            "websocket": allowed_hosts_origin_validator(AuthMiddlewareStack(URLRouter(routes))),
+            "websocket": allowed_hosts_origin_validator(
+                CookieMiddleware(SessionMiddleware(AuthMiddleware(URLRouter(routes))))
+            ),
         }
     )
     if freeze_gc:
