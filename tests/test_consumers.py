@@ -577,3 +577,36 @@ async def test_a_subclass_with_a_channel_layer_gets_channels_loop(people):
     assert await frame(communicator, "custom") == {"type": "custom", "n": 7}
     assert received == [7]
     await communicator.disconnect()
+
+
+async def test_a_heartbeat_round_asks_the_database_in_chunks(people, monkeypatch):
+    """Each chunk of users is its own trip to the database thread, so a push
+    waits behind one chunk's query at most; every socket still gets its
+    own heartbeat."""
+    from notifications import jobs, selectors
+    from notifications.realtime.hub import get_hub
+
+    monkeypatch.setattr(jobs, "HEARTBEAT_CHUNK", 2)
+    asked = []
+    real = selectors.heartbeat_snapshots
+
+    def spy(*, user_ids):
+        asked.append(len(user_ids))
+        return real(user_ids=user_ids)
+
+    monkeypatch.setattr(selectors, "heartbeat_snapshots", spy)
+    alice, bob = people
+    others = await database_sync_to_async(lambda: [factories.user() for _ in range(3)])()
+    users = [alice, bob, *others]
+    sockets = [await open_socket(user) for user in users]
+    for socket in sockets:
+        await frame(socket, "hello")
+    [created] = await send(bob, alice)
+    await frame(sockets[0], "notification")
+    await jobs.send_heartbeats(await get_hub())
+    beats = [await frame(socket, "heartbeat", timeout=3) for socket in sockets]
+    assert beats[0] == {"type": "heartbeat", "last_id": created.id, "unread_count": 1, "unseen_count": 1}
+    assert [beat["unread_count"] for beat in beats[1:]] == [0, 0, 0, 0]
+    assert asked == [2, 2, 1]
+    for socket in sockets:
+        await socket.disconnect()
