@@ -257,3 +257,67 @@ def test_another_layer_is_published_to_from_the_publisher_thread(settings):
         publish_module._publishers.clear()
     message = {"type": "notifications.frame", "frame": {"n": 3}, "group": "notifications.user.3"}
     assert RecordingLayer.sent == [("notifications.user.3", message, "realtime-publisher")]
+
+
+@needs_redis
+def test_sockets_that_join_while_a_group_add_runs_are_added_together(layer, redis_url):
+    """In a connect storm each handshake's group would cost a round trip to
+    Redis; the groups asked for while one add runs go in the next, one
+    script call, and each member gets what is sent to its group."""
+    plain = redis.Redis.from_url(redis_url)
+
+    def script_calls():
+        stats = plain.info("commandstats")
+        return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("eval", "evalsha"))
+
+    async def scenario():
+        hub = Hub(layer)
+        await hub.start()
+        first = Collector(1)
+        await hub.join("storm.0", first)
+        before = script_calls()
+        members = [Collector(1) for _ in range(50)]
+        await asyncio.gather(*(hub.join(f"storm.{n}", member) for n, member in enumerate(members, 1)))
+        calls = script_calls() - before
+        client = sync_client(layer)
+        await asyncio.to_thread(
+            lambda: [
+                client.group_send(f"storm.{n}", {"type": "x", "group": f"storm.{n}", "frame": {"n": n}})
+                for n in range(51)
+            ]
+        )
+        for member in [first, *members]:
+            await asyncio.wait_for(member.all_arrived.wait(), 10)
+        await asyncio.wait_for(hub.close(), 5)
+        return calls, [member.texts for member in [first, *members]]
+
+    calls, texts = async_to_sync(scenario)()
+    assert calls == 1
+    assert texts == [[n] for n in range(51)]
+
+
+@needs_redis
+def test_a_failed_group_add_fails_each_join_that_waited_for_it_and_the_next_tries_again(layer, monkeypatch):
+    async def scenario():
+        hub = Hub(layer)
+        await hub.start()
+        outcomes = []
+        real = redis_store.group_add_many
+
+        async def down(*args, **kwargs):
+            raise ConnectionError("Redis is down")
+
+        monkeypatch.setattr(redis_store, "group_add_many", down)
+        results = await asyncio.gather(*(hub.join(f"down.{n}", Collector(1)) for n in range(3)), return_exceptions=True)
+        outcomes.append([type(result).__name__ for result in results])
+        monkeypatch.setattr(redis_store, "group_add_many", real)
+        member = Collector(1)
+        await hub.join("down.0", member)
+        client = sync_client(layer)
+        await asyncio.to_thread(client.group_send, "down.0", {"type": "x", "group": "down.0", "frame": {"n": 0}})
+        await asyncio.wait_for(member.all_arrived.wait(), 10)
+        outcomes.append(member.texts)
+        await asyncio.wait_for(hub.close(), 5)
+        return outcomes
+
+    assert async_to_sync(scenario)() == [["ConnectionError"] * 3, [0]]

@@ -88,6 +88,8 @@ class Hub:
         self.refresh_seconds = refresh_seconds
         self._registered: set[str] = set()
         self._adding: dict[str, asyncio.Future[None]] = {}
+        self._to_add: list[str] = []
+        self._adder: asyncio.Future[None] | None = None
         # Held around every layer operation the hub or its sockets make.
         self.ops = asyncio.Semaphore(MAX_CONCURRENT_LAYER_OPS)
         self._tasks: list[asyncio.Task[None]] = []
@@ -138,14 +140,48 @@ class Hub:
         await self._subscribe(group)
 
     async def _subscribe(self, group: str) -> None:
+        """Returns once the process is subscribed to ``group``. Groups asked
+        for while an add runs go to the layer together in the next one: in a
+        connect storm, one script call for the handshakes that waited, not a
+        round trip each."""
         if group in self._registered:
             return
         pending = self._adding.get(group)
         if pending is None:
-            pending = asyncio.ensure_future(self._group_add(group))
-            self._adding[group] = pending
-            pending.add_done_callback(lambda _f, g=group: self._adding.pop(g, None))
+            pending = self._adding[group] = self.loop.create_future()
+            self._to_add.append(group)
+            if self._adder is None:
+                self._adder = asyncio.ensure_future(self._add_waiting())
         await asyncio.shield(pending)
+
+    async def _add_waiting(self) -> None:
+        try:
+            while self._to_add:
+                groups, self._to_add = self._to_add, []
+                try:
+                    if redis_store.is_channels_redis(self.layer):
+                        await self._group_add_many(groups)
+                    else:
+                        for group in groups:
+                            await self._group_add(group)
+                except asyncio.CancelledError:
+                    for group in [*groups, *self._to_add]:
+                        self._adding.pop(group).cancel()
+                    self._to_add = []
+                    raise
+                except Exception as exc:
+                    failed: Exception | None = exc
+                else:
+                    failed = None
+                for group in groups:
+                    future = self._adding.pop(group)
+                    if failed is None:
+                        future.set_result(None)
+                    else:
+                        future.set_exception(failed)
+                        future.add_done_callback(lambda f: f.exception())  # retrieved: each joiner raises it
+        finally:
+            self._adder = None
 
     def leave(self, group: str, member: Member) -> None:
         """Remove a local member. The layer subscription is dropped lazily by
