@@ -14,9 +14,14 @@ from django.utils import timezone
 
 from notifications import jobs, protocol, selectors, services
 from notifications.conf import conf
+from notifications.realtime.batch import Batched
 from notifications.realtime.consumer import RealtimeConsumer
 from notifications.realtime.frames import encode
 from notifications.realtime.wire import ErrorCode, FrameError
+
+# The sockets waiting for their hello while a snapshot is taken take theirs
+# together in the next (selectors.hello_snapshots).
+_hellos: Batched[Any] = Batched(lambda users: selectors.hello_snapshots(users))
 
 
 class NotificationConsumer(RealtimeConsumer):
@@ -33,7 +38,7 @@ class NotificationConsumer(RealtimeConsumer):
         """Groups are joined, so anything created from here on is pushed; the
         snapshot therefore cannot miss a row created in between."""
         await jobs.schedule(self.hub)
-        snapshot = await database_sync_to_async(selectors.hello_snapshot)(user=self.user)
+        snapshot = await _hellos(self.user)
         self.audience = snapshot.pop("audience")
         await self.send_now(
             protocol.hello(

@@ -20,13 +20,10 @@ Channels' own ``get_user``.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections import defaultdict
 from typing import Any
 
 from channels.auth import AuthMiddleware as ChannelsAuthMiddleware
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
 from django.contrib.auth.backends import ModelBackend
@@ -35,11 +32,9 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.functional import LazyObject
 
-Scope = dict[str, Any]
+from notifications.realtime.batch import Batched
 
-# Handshakes per lookup: a query's parameters stay well under any database's
-# limit.
-MAX_BATCH = 500
+Scope = dict[str, Any]
 
 
 class AuthMiddleware(ChannelsAuthMiddleware):
@@ -55,56 +50,11 @@ async def user_of(scope: Scope) -> Any:
     """The user of ``scope``'s session, or ``AnonymousUser``, as
     ``channels.auth.get_user`` returns it, looked up with the handshakes
     waiting beside it."""
-    return await _lookups().user(scope)
+    return await _batched(scope)
 
 
-class _Lookups:
-    """The handshakes of one event loop waiting for a lookup."""
-
-    def __init__(self) -> None:
-        self.waiting: list[tuple[Scope, asyncio.Future[Any]]] = []
-        self.task: asyncio.Task[None] | None = None
-
-    async def user(self, scope: Scope) -> Any:
-        future = asyncio.get_running_loop().create_future()
-        self.waiting.append((scope, future))
-        if self.task is None:
-            self.task = asyncio.ensure_future(self._run())
-        return await future
-
-    async def _run(self) -> None:
-        try:
-            while self.waiting:
-                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
-                try:
-                    found = await database_sync_to_async(users_of)([scope for scope, _ in batch])
-                except asyncio.CancelledError:
-                    for _, future in batch + self.waiting:
-                        future.cancel()
-                    self.waiting = []
-                    raise
-                except Exception as exc:
-                    found = [exc] * len(batch)
-                for (_, future), result in zip(batch, found, strict=True):
-                    if future.done():  # the handshake went away
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-        finally:
-            self.task = None
-
-
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lookups] = weakref.WeakKeyDictionary()
-
-
-def _lookups() -> _Lookups:
-    loop = asyncio.get_running_loop()
-    lookups = _by_loop.get(loop)
-    if lookups is None:
-        lookups = _by_loop[loop] = _Lookups()
-    return lookups
+# users_of is looked up at each trip, so that a test can wrap it.
+_batched: Batched[Scope] = Batched(lambda scopes: users_of(scopes))
 
 
 def users_of(scopes: list[Scope]) -> list[Any]:

@@ -51,6 +51,7 @@ from notifications.selectors.sockets import (
     badges_and_groups,
     heartbeat_snapshots,
     hello_snapshot,
+    hello_snapshots,
     newest_activity,
 )
 
@@ -75,6 +76,7 @@ __all__ = [
     "groups_of",
     "heartbeat_snapshots",
     "hello_snapshot",
+    "hello_snapshots",
     "in_audience",
     "newest_activity",
     "notification_list",

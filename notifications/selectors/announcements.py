@@ -36,6 +36,23 @@ _group_ids = PreparedQuery.by_id(
 )
 
 
+def audiences_of(*, user_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """``audience_of`` of many users, in two queries."""
+    user_ids = list(user_ids)
+    User = get_user_model()
+    staff = (
+        set(User._default_manager.filter(pk__in=user_ids, is_staff=True).values_list("pk", flat=True))
+        if _has_staff(User)
+        else set()
+    )
+    groups: dict[int, list[int]] = defaultdict(list)
+    for user_id, group_id in User.groups.through.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "group_id"
+    ):
+        groups[user_id].append(group_id)
+    return {user_id: {"staff": user_id in staff, "groups": sorted(groups.get(user_id, []))} for user_id in user_ids}
+
+
 def _has_staff(User: Any) -> bool:
     return any(f.name == "is_staff" for f in User._meta.concrete_fields)
 
@@ -115,17 +132,7 @@ def unread_announcement_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
     # Prefetched only when there are some: an empty prefetch_related still
     # costs a third of this query (0.27 of 0.82 ms), and a personal push pays it.
     prefetch_related_objects(live, "groups")
-    User = get_user_model()
-    staff = (
-        set(User._default_manager.filter(pk__in=user_ids, is_staff=True).values_list("pk", flat=True))
-        if _has_staff(User)
-        else set()
-    )
-    groups: dict[int, list[int]] = defaultdict(list)
-    for user_id, group_id in User.groups.through.objects.filter(user_id__in=user_ids).values_list(
-        "user_id", "group_id"
-    ):
-        groups[user_id].append(group_id)
+    audiences = audiences_of(user_ids=user_ids)
     read = set(
         AnnouncementRead.objects.filter(user_id__in=user_ids, announcement__in=live).values_list(
             "user_id", "announcement_id"
@@ -133,6 +140,6 @@ def unread_announcement_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
     )
     specs = [(a.pk, audience_spec(a)) for a in live]
     for user_id in user_ids:
-        audience = {"staff": user_id in staff, "groups": groups.get(user_id, [])}
+        audience = audiences[user_id]
         counts[user_id] = sum(1 for pk, spec in specs if (user_id, pk) not in read and in_audience(spec, audience))
     return counts

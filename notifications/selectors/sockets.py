@@ -15,11 +15,14 @@ from typing import Any, NamedTuple
 from django.db.models import Max
 
 from notifications.conf import conf
+from notifications.models import announcements_enabled
 from notifications.registry import has_queryset_filters
 from notifications.selectors.announcements import (
     announcement_payload,
     announcements_for,
+    any_live,
     audience_of,
+    audiences_of,
     unread_announcement_counts,
 )
 from notifications.selectors.groups import Row, groups_of
@@ -74,6 +77,32 @@ def hello_snapshot(*, user: Any) -> dict[str, Any]:
     }
 
 
+def hello_snapshots(users: list[Any]) -> list[dict[str, Any]]:
+    """``hello_snapshot`` of each of ``users``, in five queries whatever
+    their number (and one a user more while an announcement is live): the
+    handshakes of a connect storm that wait together take theirs together."""
+    if len(users) == 1:
+        return [hello_snapshot(user=users[0])]
+    user_ids = [user.pk for user in users]
+    audiences = audiences_of(user_ids=user_ids)
+    counts = unread_and_unseen_counts(user_ids=user_ids)
+    newest = _newest_ids(user_ids)
+    live = announcements_enabled() and any_live()
+    snapshots = []
+    for user in users:
+        audience = audiences[user.pk]
+        announcements = announcements_for(user=user, audience=audience) if live else []
+        snapshots.append(
+            {
+                "audience": audience,
+                **Badges(*(n + len(announcements) for n in counts[user.pk]))._asdict(),
+                "last_id": newest.get(user.pk),
+                "announcements": [announcement_payload(a) for a in announcements],
+            }
+        )
+    return snapshots
+
+
 def newest_id(*, user: Any) -> int | None:
     """The id of the user's newest notification, in a query compiled once
     unless a queryset filter is registered (it may change per call)."""
@@ -92,10 +121,15 @@ _newest = PreparedQuery.by_id(
 def heartbeat_snapshots(*, user_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """Each user's newest id and badge count, in a few grouped queries."""
     user_ids = list(user_ids)
-    queryset = notifications_of(user_ids=user_ids)
-    newest = dict(queryset.order_by().values("recipient_id").annotate(m=Max("id")).values_list("recipient_id", "m"))
+    newest = _newest_ids(user_ids)
     counts = badges(user_ids=user_ids)
     return {uid: {"last_id": newest.get(uid), **counts[uid]._asdict()} for uid in user_ids}
+
+
+def _newest_ids(user_ids: list[int]) -> dict[int, int]:
+    """The newest notification id of each user who has one, in one query."""
+    queryset = notifications_of(user_ids=user_ids).order_by().values("recipient_id").annotate(m=Max("id"))
+    return dict(queryset.values_list("recipient_id", "m"))
 
 
 def newest_activity(*, announced_after: Any = None) -> dict[str, Any]:
