@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -67,11 +69,11 @@ def own_redis() -> Iterator[tuple[str, int]]:
 
 
 NGINX = """daemon off; pid {tmp}/nginx.pid; error_log {tmp}/error.log;
-worker_processes 1; worker_rlimit_nofile 200000;
-events {{ worker_connections 100000; }}
+worker_processes {workers}; worker_rlimit_nofile {nofile};
+events {{ worker_connections {connections}; }}
 http {{
     access_log off; {temp}
-    upstream backend {{ least_conn; {servers} }}
+    upstream backend {{ zone backend 64k; least_conn; {servers} }}
     map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
     server {{
         listen 127.0.0.1:{port} backlog=4096;
@@ -88,25 +90,47 @@ http {{
 """
 
 
+def nginx_workers(sockets: int) -> int:
+    """nginx workers enough that none needs more file descriptors than a
+    process may open here: a proxied socket takes two."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return max(1, math.ceil(2 * sockets / (limit - 1000)))
+
+
 @contextmanager
-def nginx(upstreams: list[int]) -> Iterator[tuple[int, int]]:
-    """nginx on a free port in front of ``upstreams``, with the
-    configuration of docs/deployment.md (one worker): (its port, its
-    worker's pid)."""
+def nginx(upstreams: list[int], sockets: int) -> Iterator[tuple[int, list[int]]]:
+    """nginx on a free port in front of ``upstreams`` for ``sockets``
+    clients, with the configuration of docs/deployment.md and as many
+    workers as the file descriptor limit needs (the upstreams' state shared
+    between them): (its port, its workers' pids)."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     port = free_port()
+    workers = nginx_workers(sockets)
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     with tempfile.TemporaryDirectory() as tmp:
         temp = " ".join(
             f"{name}_temp_path {tmp}/{name};" for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
         servers = " ".join(f"server 127.0.0.1:{upstream};" for upstream in upstreams)
         config = Path(tmp) / "nginx.conf"
-        config.write_text(NGINX.format(tmp=tmp, temp=temp, servers=servers, port=port))
+        config.write_text(
+            NGINX.format(
+                tmp=tmp,
+                temp=temp,
+                servers=servers,
+                port=port,
+                workers=workers,
+                nofile=nofile,
+                connections=nofile - 100,
+            )
+        )
         process = subprocess.Popen([binary, "-c", str(config), "-p", tmp], stdout=subprocess.DEVNULL)
         try:
             wait_port(port)
-            [worker] = children(process.pid)
-            yield port, worker
+            deadline = time.monotonic() + 10
+            while len(children(process.pid)) < workers and time.monotonic() < deadline:
+                time.sleep(0.1)
+            yield port, children(process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -145,7 +169,7 @@ class Meter:
             "seconds": round(wall, 1),
             "server_cpu_mean": round(sum(servers) / len(servers), 3),
             "server_cpu_max": round(max(servers), 3),
-            "nginx_cpu": round(shares["nginx"], 3),
+            "nginx_cpu": round(sum(share for name, share in shares.items() if name.startswith("nginx")), 3),
             "redis_cpu": round(shares["redis"], 3),
             "redis_commands_per_s_per_1000_users": round(commands / wall / (users / 1000), 1),
             "redis_busiest_commands": {name.removeprefix("cmdstat_"): count for name, count in busiest if count},
@@ -177,9 +201,10 @@ def run_kind(
     """The ``phases`` for one server kind: ``serve()`` yields its ports,
     ``path(i)`` is user i's socket path."""
     row: dict = {}
-    with serve() as ports, nginx(ports) as (front, worker):
+    with serve() as ports, nginx(ports, len(cookies)) as (front, workers):
         pids = {f"server{i}": fanout.SERVERS[port].pid for i, port in enumerate(ports)}
-        meter = Meter({**pids, "nginx": worker, "redis": redis[1]}, redis[0])
+        nginx_pids = {f"nginx{i}": worker for i, worker in enumerate(workers)}
+        meter = Meter({**pids, **nginx_pids, "redis": redis[1]}, redis[0])
         origin = f"http://127.0.0.1:{front}"
         targets = [[f"ws://127.0.0.1:{front}{path(i)}", cookie] for i, cookie in enumerate(cookies)]
         greeting = int(kind == "ours")
