@@ -332,3 +332,25 @@ def test_a_bulk_sends_copies_join_their_open_groups_in_two_queries(django_assert
         groups = selectors.groups_of(rows)
     assert {groups[n.pk]["count"] for n in created} == {2}
     assert {tuple(groups[n.pk]["actors"]) for n in created} == {("bob", "carol")}
+
+
+def test_a_pushed_rows_group_is_one_compiled_query_and_other_actors_one_more(
+    django_assert_num_queries, alice, bob, doc
+):
+    """Every personal push asks for its row's group: a group of that row
+    alone costs one query, compiled once, and a group with other actors one
+    more for their names."""
+    first = comment(bob, alice, doc)
+    with django_assert_num_queries(1):
+        groups = selectors.groups_of([selectors.row_of(first)])
+    assert groups[first.pk] == {"key": first.group_key, "count": 1, "actors": ["bob"], "latest_id": first.pk}
+    second = comment(factories.user("carol"), alice, doc)
+    row = selectors.row_of(second)
+    with django_assert_num_queries(2):
+        groups = selectors.groups_of([row])
+    assert groups[second.pk] == {
+        "key": second.group_key,
+        "count": 2,
+        "actors": ["carol", "bob"],
+        "latest_id": second.pk,
+    }
