@@ -321,3 +321,41 @@ def test_a_failed_group_add_fails_each_join_that_waited_for_it_and_the_next_trie
         return outcomes
 
     assert async_to_sync(scenario)() == [["ConnectionError"] * 3, [0]]
+
+
+@needs_redis
+def test_a_socket_that_joins_while_its_group_is_discarded_waits_and_gets_its_messages(layer, monkeypatch):
+    """The refresh drops the groups no socket of the process is in. A socket
+    that joins one of them while its discard is in flight waits for it:
+    an add sent beside the discard could reach Redis first and be dropped."""
+
+    async def scenario():
+        hub = Hub(layer)
+        await hub.start()
+        old = Collector(1)
+        await hub.join("churn", old)
+        hub.leave("churn", old)
+        release = asyncio.Event()
+        real_discard = layer.group_discard
+
+        async def slow_discard(group, channel):
+            await release.wait()
+            await real_discard(group, channel)
+
+        monkeypatch.setattr(layer, "group_discard", slow_discard)
+        refresh = asyncio.ensure_future(hub._refresh())
+        await asyncio.sleep(0.05)
+        member = Collector(1)
+        join = asyncio.ensure_future(hub.join("churn", member))
+        await asyncio.sleep(0.1)
+        waited = not join.done()
+        release.set()
+        await asyncio.wait_for(join, 5)
+        client = sync_client(layer)
+        await asyncio.to_thread(client.group_send, "churn", {"type": "x", "group": "churn", "frame": {"n": 1}})
+        await asyncio.wait_for(member.all_arrived.wait(), 10)
+        await asyncio.wait_for(refresh, 5)
+        await asyncio.wait_for(hub.close(), 5)
+        return waited, member.texts
+
+    assert async_to_sync(scenario)() == (True, [1])

@@ -89,6 +89,7 @@ class Hub:
         self._registered: set[str] = set()
         self._adding: dict[str, asyncio.Future[None]] = {}
         self._to_add: list[str] = []
+        self._discarding: dict[str, asyncio.Future[None]] = {}
         self._adder: asyncio.Future[None] | None = None
         # Held around every layer operation the hub or its sockets make.
         self.ops = asyncio.Semaphore(MAX_CONCURRENT_LAYER_OPS)
@@ -144,6 +145,10 @@ class Hub:
         for while an add runs go to the layer together in the next one: in a
         connect storm, one script call for the handshakes that waited, not a
         round trip each."""
+        while (discarding := self._discarding.get(group)) is not None:
+            # An add sent while the refresh's discard of this group is in
+            # flight can reach Redis first, and the discard then drops it.
+            await asyncio.shield(discarding)
         if group in self._registered:
             return
         pending = self._adding.get(group)
@@ -202,10 +207,22 @@ class Hub:
 
     async def _refresh(self) -> None:
         stale = self._registered - self.members.keys() - {MULTICAST_GROUP}
-        for group in stale:
-            self._registered.discard(group)
-            async with self.ops:
-                await self.layer.group_discard(group, self.channel_name)
+        self._registered -= stale
+        discarding = {group: self.loop.create_future() for group in stale}
+        self._discarding.update(discarding)
+        try:
+            for group, done in discarding.items():
+                try:
+                    async with self.ops:
+                        await self.layer.group_discard(group, self.channel_name)
+                finally:
+                    del self._discarding[group]
+                    done.set_result(None)
+        finally:
+            for group, done in discarding.items():
+                if not done.done():
+                    del self._discarding[group]
+                    done.set_result(None)
         groups = [MULTICAST_GROUP, *self.members] if self.members else []
         if redis_store.is_channels_redis(self.layer):
             await self._group_add_many(groups)
