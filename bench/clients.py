@@ -3,9 +3,10 @@ are all open, then records when each one receives each broadcast.
 
 Reads one JSON spec on stdin: {"targets": [[url, cookie_or_null], ...],
 "origin": str, "marker": str, "rounds": int, "timeout": float, and optionally
-"greeting": int and "handshakes": int (at a time, 100 by default)}. Prints
-"ready <n>" once every socket is open (and past its first frame, for servers
-that send one), then one JSON line: receipt times (time.time()) per round,
+"greeting": int, "handshakes": int (at a time, 100 by default) and "go"}.
+Prints "ready <n>" once every socket is open (and past its first frame, for
+servers that send one), with "go" waits for a line on stdin, then prints one
+JSON line: receipt times (time.time()) per round,
 per socket, null where nothing arrived.
 """
 
@@ -27,6 +28,11 @@ async def main() -> None:
 
     connections = await open_all(spec["targets"], spec["origin"], spec.get("greeting", 0), spec.get("handshakes", 100))
     print(f"ready {len(connections)}", flush=True)
+    if spec.get("go"):
+        # The timeout runs from "go", sent once every client process is
+        # ready: the first ready ones would otherwise run out of time while
+        # 20,000 sockets connect.
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     stamps: list[list[float | None]] = [[None] * len(connections) for _ in range(rounds)]
 
     async def read(index: int, connection: websockets.ClientConnection) -> None:

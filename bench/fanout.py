@@ -266,7 +266,8 @@ def prepare_database(users: int) -> list[str]:
 
 def launch_clients(script: str, targets: list[list], spec: dict, per_client: int = SOCKETS_PER_CLIENT) -> list:
     """Client processes of ``bench/<script>``, ``per_client`` sockets each,
-    once every one has reported "ready"."""
+    once every one has reported "ready" (and, with ``spec["go"]``, been told
+    to start timing: bench/clients.py)."""
     clients = []
     for start in range(0, len(targets), per_client):
         process = subprocess.Popen(
@@ -283,11 +284,22 @@ def launch_clients(script: str, targets: list[list], spec: dict, per_client: int
         line = process.stdout.readline()
         if not line.startswith("ready"):
             raise RuntimeError(f"a client process failed to connect: {line!r}")
+    if spec.get("go"):
+        for process in clients:
+            process.stdin.write("go\n")
+            process.stdin.flush()
     return clients
 
 
 def start_clients(targets: list[list], origin: str, marker: str, rounds: int, greeting: bool) -> list:
-    spec = {"origin": origin, "marker": marker, "rounds": rounds, "timeout": 30 + rounds * 3, "greeting": greeting}
+    spec = {
+        "origin": origin,
+        "marker": marker,
+        "rounds": rounds,
+        "timeout": 30 + rounds * 3,
+        "greeting": greeting,
+        "go": True,
+    }
     # At least one client process per core: one process reading 1,000 frames
     # took about 25 ms more than the servers needed to send them, while the
     # other core idled (docs/benchmarks.md). Handshakes at a time in all stay
