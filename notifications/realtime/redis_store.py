@@ -47,9 +47,9 @@ from .channels_redis_copy import (
 __all__ = [
     "GROUPS_PER_SCRIPT",
     "HUB_CHANNEL_PREFIX",
-    "SLICE",
     "Inbox",
     "SyncClient",
+    "eval_sliced",
     "group_add_many",
     "group_send",
     "groups_with_members",
@@ -57,13 +57,10 @@ __all__ = [
     "hosts_mark",
     "hub_channel",
     "is_channels_redis",
-    "pipelined",
 ]
 
 Item = TypeVar("Item", bound=Hashable)
 
-# Items per pipeline.
-SLICE = 500
 # Groups per script call: Redis runs it without interruption, about 1 ms a
 # thousand keys.
 GROUPS_PER_SCRIPT = 1000
@@ -78,27 +75,22 @@ return found
 """
 
 
-async def pipelined(
+async def eval_sliced(
     layer: Any,
-    items: Iterable[Item],
-    *,
-    shard: Callable[[Item], str],
-    queue: Callable[[Any, Item], None],
-    size: int = SLICE,
-) -> dict[Item, list[Any]]:
-    """Call ``queue(pipe, item)`` for each item on a pipeline of the Redis
-    host that ``layer.consistent_hash(shard(item))`` picks, ``size`` items a
-    round trip; return each item's replies, in the order it queued them."""
-    replies: dict[Item, list[Any]] = {}
-    for connection, chunk in _host_slices(layer, items, shard, size):
-        async with connection.pipeline(transaction=False) as pipe:
-            for item in chunk:
-                queue(pipe, item)
-            results = await pipe.execute()
-        per_item = len(results) // len(chunk)
-        for index, item in enumerate(chunk):
-            replies[item] = results[index * per_item : (index + 1) * per_item]
-    return replies
+    keys: Iterable[str],
+    script: str,
+    *args: Any,
+    per_key: Callable[[str], Any] | None = None,
+    size: int = GROUPS_PER_SCRIPT,
+) -> None:
+    """Run ``script`` over ``keys``, one call per Redis host and ``size``
+    keys: KEYS are the call's keys, ARGV ``args`` and then ``per_key(key)``
+    of each of them. A pipeline of two commands a key cost 184 ms of CPU for
+    5,000 keys, encoding the commands and parsing their replies; a script
+    7-10."""
+    for connection, chunk in _host_slices(layer, keys, lambda key: key, size):
+        extra = [per_key(key) for key in chunk] if per_key is not None else []
+        await connection.eval(script, len(chunk), *chunk, *args, *extra)
 
 
 def _host_slices(

@@ -130,24 +130,25 @@ async def test_the_socket_limit_counts_across_processes(daphne, ws_client, redis
 @pytest.mark.redis
 async def test_each_server_renews_its_socket_entries_in_the_shared_count(redis_layer):
     """The renewal that keeps a live socket counted (and lets a killed
-    server's entries expire) pushes back every entry, across pipeline slices."""
+    server's entries expire) pushes back every entry, across script calls."""
     import redis
     from channels.layers import get_channel_layer
 
     from notifications.realtime import redis_store, socket_limit
 
     layer = get_channel_layer()
-    users = range(redis_store.SLICE + 100)
+    users = range(redis_store.GROUPS_PER_SCRIPT + 100)
     for user_id in users:
         assert await socket_limit.admit(layer, kind="Bench", user_id=user_id, socket_id="s", limit=1)
+    assert await socket_limit.admit(layer, kind="Bench", user_id=users[-1], socket_id="t", limit=2)
     client = redis.Redis.from_url(redis_layer)
     key = socket_limit._key(layer, "Bench", users[-1])
-    client.zadd(key, {"s": time.time() + 1})
+    client.zadd(key, {"s": time.time() + 1, "t": time.time() + 1})
     client.expire(key, 2)
-    await socket_limit.keep_alive(layer, [("Bench", user_id, "s") for user_id in users])
-    for user_id in (users[0], users[-1]):
+    await socket_limit.keep_alive(layer, [("Bench", user_id, "s") for user_id in users] + [("Bench", users[-1], "t")])
+    for user_id, socket_id in ((users[0], "s"), (users[-1], "s"), (users[-1], "t")):
         key = socket_limit._key(layer, "Bench", user_id)
-        assert client.zscore(key, "s") > time.time() + socket_limit.ENTRY_SECONDS - 5
+        assert client.zscore(key, socket_id) > time.time() + socket_limit.ENTRY_SECONDS - 5
         assert client.ttl(key) > socket_limit.ENTRY_SECONDS - 5
 
 
