@@ -58,7 +58,7 @@ bench: $(VENV)/.test-deps
 	$(BIN)/python bench/crossprocess.py --users 20 --rate 5 --seconds 10
 	-$(BIN)/python bench/grouping.py --notifications 100000 --groups 1000 --users 10000 --connected 2000 --processes 2 --rounds 3
 	-$(BIN)/python bench/deliver.py --deliveries 10000 --batch 100 --rounds 3
-	-$(BIN)/python bench/balanced.py --users 4000 --processes 8 --rounds 3 --rate 100 --seconds 10
+	-$(BIN)/python bench/balanced.py --users 20000 --processes 8 --rounds 3 --rate 100 --seconds 10
 	$(BIN)/python bench/report.py
 
 ## A few seconds per scenario at 1,000 users; fails if a frame was lost. CI runs it as a smoke test.

@@ -2,7 +2,7 @@
 (least_conn) on loopback, against N raw `websockets` servers behind the same
 nginx, in the same run.
 
-    python bench/balanced.py --users 4000 --processes 8 --rounds 3 --rate 100 --seconds 10
+    python bench/balanced.py --users 20000 --processes 8 --rounds 3 --rate 100 --seconds 10
 
 Every socket goes through nginx. Three phases per server kind: idle (the
 sockets open, nothing sent, long enough for a round of socket-entry
@@ -237,7 +237,7 @@ def run_kind(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=4000)
+    parser.add_argument("--users", type=int, default=20000)
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate", type=float, default=100, help="personal notifications per second")
