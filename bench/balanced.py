@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import fanout
+from connect import raise_open_file_limit
 from fanout import daphnes, free_port, label, prepare_database, raw_servers, start_clients, wait_port
 from personal import check, send_steadily, start_collectors
 
@@ -94,7 +95,7 @@ def nginx_workers(sockets: int) -> int:
     """nginx workers enough that none needs more file descriptors than a
     process may open here: a proxied socket takes two."""
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return max(1, math.ceil(2 * sockets / (limit - 1000)))
+    return max(1, math.ceil(2 * sockets / max(limit - 1000, 1000)))
 
 
 @contextmanager
@@ -248,6 +249,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args()
 
+    raise_open_file_limit()  # nginx inherits it
     with own_redis() as redis_server:
         fanout.REDIS_URL = redis_server[0]  # the servers' REDIS_URL (fanout.server_env)
         cookies = prepare_database(args.users)

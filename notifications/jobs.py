@@ -64,7 +64,7 @@ HEARTBEAT_CHUNK = 500
 
 async def send_heartbeats(hub: Hub) -> None:
     """Every HEARTBEAT_SECONDS, tell each local user their newest id and unread
-    count, with one grouped query for the whole process. A client that sees an
+    count, with grouped queries for HEARTBEAT_CHUNK users at a time. A client that sees an
     id it lacks, or a count it did not expect, syncs: a push the layer dropped
     arrives within one heartbeat."""
     user_ids = sorted(_local_user_ids(hub))

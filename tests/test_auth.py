@@ -219,3 +219,26 @@ async def test_the_stack_in_deployment_md_lets_a_logged_in_user_in_as_written(se
     assert connected
     assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
     await communicator.disconnect()
+
+
+@pytest.mark.django_db
+def test_the_session_is_left_loaded_as_channels_leaves_it(backends):
+    """After the lookup a consumer reads the session without a query (in
+    an async consumer a query would raise), as after Channels' get_user; a
+    session with no live row has no key, as its own load() leaves it."""
+    carol = factories.user("carol")
+    live, gone = scope_of(session_key(carol, cart=3)), scope_of("y" * 32)
+    auth.users_of([live, gone])
+    with CaptureQueriesContext(connection) as queries:
+        assert live["session"]["cart"] == 3
+        assert gone["session"].session_key is None and dict(gone["session"].items()) == {}
+    assert len(queries) == 0
+
+
+@pytest.mark.django_db
+def test_a_user_id_the_query_cannot_take_fails_alone(backends):
+    carol = factories.user("carol")
+    expected = [channels(session_key(carol)), channels(session_key(user_id=str(10**20), auth_hash="x"))]
+    found = ours([session_key(carol), session_key(user_id=str(10**20), auth_hash="x")])
+    assert found[0].pk == carol.pk == expected[0].pk
+    assert isinstance(found[1], AnonymousUser) and isinstance(expected[1], AnonymousUser)

@@ -359,3 +359,37 @@ def test_a_socket_that_joins_while_its_group_is_discarded_waits_and_gets_its_mes
         return waited, member.texts
 
     assert async_to_sync(scenario)() == (True, [1])
+
+
+@needs_redis
+def test_refreshes_that_overlap_run_one_at_a_time(layer, monkeypatch):
+    """The refresh loop, the watch and the receive loop's recovery may all
+    refresh at once; they take turns, and each group ends added or dropped."""
+
+    async def scenario():
+        hub = Hub(layer)
+        await hub.start()
+        old = Collector(1)
+        for group in ("overlap.a", "overlap.b"):
+            await hub.join(group, old)
+            hub.leave(group, old)
+        real_discard, running, most = layer.group_discard, [0], [0]
+
+        async def counted(group, channel):
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            await asyncio.sleep(0.05)
+            await real_discard(group, channel)
+            running[0] -= 1
+
+        monkeypatch.setattr(layer, "group_discard", counted)
+        await asyncio.wait_for(asyncio.gather(hub._refresh(), hub._refresh(), hub._refresh()), 10)
+        member = Collector(1)
+        await asyncio.wait_for(hub.join("overlap.a", member), 5)
+        client = sync_client(layer)
+        await asyncio.to_thread(client.group_send, "overlap.a", {"type": "x", "group": "overlap.a", "frame": {"n": 7}})
+        await asyncio.wait_for(member.all_arrived.wait(), 10)
+        await asyncio.wait_for(hub.close(), 5)
+        return most[0], member.texts
+
+    assert async_to_sync(scenario)() == (1, [7])

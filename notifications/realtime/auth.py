@@ -9,6 +9,8 @@ handshake that arrives while a lookup runs waits for the next one, which takes
 every waiting handshake: their sessions in one query and their users in one.
 The rest is per handshake, as Channels does it: decoding the session,
 checking its auth hash, and flushing a session whose hash no longer matches.
+Each session is left loaded, as after Channels' lookup, so a consumer reads
+it without a query.
 
 Sessions are fetched together only from Django's database store as it ships
 (``SESSION_ENGINE`` ``db``, or a subclass that loads the same way), and users
@@ -98,15 +100,35 @@ def users_of(scopes: list[Scope]) -> list[Any]:
     return [user or AnonymousUser() for user in found]
 
 
+def _store(session: Any) -> Any:
+    # Channels' SessionMiddleware puts the store in a LazyObject.
+    return session._wrapped if isinstance(session, LazyObject) else session
+
+
 def _loads_as_shipped(session: Any) -> bool:
-    if isinstance(session, LazyObject):  # Channels' SessionMiddleware sets one
-        session = session._wrapped
-    kind = type(session)
+    store = _store(session)
+    kind = type(store)
     return (
-        isinstance(session, DatabaseSessionStore)
+        isinstance(store, DatabaseSessionStore)
         and kind.load is DatabaseSessionStore.load
         and kind._get_session_from_db is DatabaseSessionStore._get_session_from_db
+        and not hasattr(store, "_session_cache")  # not loaded yet
     )
+
+
+def _loaded(session: Any, data: dict[str, Any] | None) -> dict[str, Any]:
+    """Leave the store as its own ``load()`` would (Django 5.2-6.1's
+    ``SessionBase._get_session`` and the database store's
+    ``_get_session_from_db``): its data cached, and no key when no live row
+    was found. A consumer then reads the session without a query, as after
+    Channels' ``get_user``; tests/test_auth.py checks it."""
+    store = _store(session)
+    if data is None:
+        store._session_key = None
+        data = {}
+    store._session_cache = data
+    store.accessed = True
+    return data
 
 
 def _session_data(sessions: list[Any]) -> list[Any]:
@@ -148,9 +170,9 @@ def _session_data(sessions: list[Any]) -> list[Any]:
                 if failed is not None:
                     data[index] = failed
                 elif key in rows:
-                    data[index] = sessions[index].decode(rows[key])
+                    data[index] = _loaded(sessions[index], sessions[index].decode(rows[key]))
                 else:
-                    data[index] = {}
+                    data[index] = _loaded(sessions[index], None)
     return data
 
 
@@ -171,14 +193,16 @@ def _users(wanted: dict[int, tuple[str, Any]]) -> dict[int, Any]:
         if isinstance(backend, ModelBackend) and type(backend).get_user is ModelBackend.get_user:
             try:
                 rows = get_user_model()._default_manager.in_bulk(list(ids))
-            except Exception as exc:
-                users.update({index: exc for at in ids.values() for index in at})
+            except Exception:
+                # One id the query cannot take (past the column's range, say)
+                # fails only its own handshakes, as get_user's get() would.
+                pass
+            else:
+                for user_id, at in ids.items():
+                    user = rows.get(user_id)
+                    user = user if user is not None and backend.user_can_authenticate(user) else None
+                    users.update(dict.fromkeys(at, user))
                 continue
-            for user_id, at in ids.items():
-                user = rows.get(user_id)
-                user = user if user is not None and backend.user_can_authenticate(user) else None
-                users.update(dict.fromkeys(at, user))
-            continue
         for user_id, at in ids.items():
             try:
                 user = backend.get_user(user_id)

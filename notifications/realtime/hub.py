@@ -90,6 +90,7 @@ class Hub:
         self._adding: dict[str, asyncio.Future[None]] = {}
         self._to_add: list[str] = []
         self._discarding: dict[str, asyncio.Future[None]] = {}
+        self._refreshing = asyncio.Lock()
         self._adder: asyncio.Future[None] | None = None
         # Held around every layer operation the hub or its sockets make.
         self.ops = asyncio.Semaphore(MAX_CONCURRENT_LAYER_OPS)
@@ -164,29 +165,39 @@ class Hub:
             while self._to_add:
                 groups, self._to_add = self._to_add, []
                 try:
-                    if redis_store.is_channels_redis(self.layer):
-                        await self._group_add_many(groups)
-                    else:
-                        for group in groups:
-                            await self._group_add(group)
+                    failed = await self._add_groups(groups)
                 except asyncio.CancelledError:
                     for group in [*groups, *self._to_add]:
                         self._adding.pop(group).cancel()
                     self._to_add = []
                     raise
-                except Exception as exc:
-                    failed: Exception | None = exc
-                else:
-                    failed = None
                 for group in groups:
                     future = self._adding.pop(group)
-                    if failed is None:
+                    exc = failed.get(group)
+                    if exc is None:
                         future.set_result(None)
                     else:
-                        future.set_exception(failed)
+                        future.set_exception(exc)
                         future.add_done_callback(lambda f: f.exception())  # retrieved: each joiner raises it
         finally:
             self._adder = None
+
+    async def _add_groups(self, groups: list[str]) -> dict[str, Exception]:
+        """Add ``groups`` to the layer: the exception of each that failed.
+        On channels-redis one script call adds them all, or fails them all."""
+        if redis_store.is_channels_redis(self.layer):
+            try:
+                await self._group_add_many(groups)
+            except Exception as exc:
+                return dict.fromkeys(groups, exc)
+            return {}
+        failed: dict[str, Exception] = {}
+        for group in groups:
+            try:
+                await self._group_add(group)
+            except Exception as exc:
+                failed[group] = exc
+        return failed
 
     def leave(self, group: str, member: Member) -> None:
         """Remove a local member. The layer subscription is dropped lazily by
@@ -206,6 +217,12 @@ class Hub:
         self._registered.add(group)
 
     async def _refresh(self) -> None:
+        # The refresh loop, the watch and the receive loop's recovery all
+        # call this: one at a time, so that no re-add overtakes a discard.
+        async with self._refreshing:
+            await self._refresh_once()
+
+    async def _refresh_once(self) -> None:
         stale = self._registered - self.members.keys() - {MULTICAST_GROUP}
         self._registered -= stale
         discarding = {group: self.loop.create_future() for group in stale}

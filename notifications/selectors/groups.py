@@ -339,7 +339,9 @@ def groups_of(rows: list[Row]) -> dict[int, dict[str, Any]]:
         group = (r.recipient_id, r.group_key)
         if group not in listed or r.timestamp > listed[group]:
             listed[group] = r.timestamp
-    stats = _group_stats(listed, {r.id: r.actor for r in keyed})
+    # A row whose actor is gone is named "None" (row_of): its group asks the
+    # database, which leaves it out, as for any other row.
+    stats = _group_stats(listed, {r.id: r.actor for r in keyed if r.actor not in ("", "None")})
     newest = {group: listed[group] for group, found in stats.items() if found.pop("newest") <= listed[group]}
     later = [group for group in listed if group not in newest]
     if later:

@@ -79,7 +79,7 @@ def hello_snapshot(*, user: Any) -> dict[str, Any]:
 
 def hello_snapshots(users: list[Any]) -> list[dict[str, Any]]:
     """``hello_snapshot`` of each of ``users``, in five queries whatever
-    their number (and one a user more while an announcement is live): the
+    their number (and two a user more while an announcement is live): the
     handshakes of a connect storm that wait together take theirs together."""
     if len(users) == 1:
         return [hello_snapshot(user=users[0])]
