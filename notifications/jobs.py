@@ -64,9 +64,9 @@ HEARTBEAT_CHUNK = 500
 
 async def send_heartbeats(hub: Hub) -> None:
     """Every HEARTBEAT_SECONDS, tell each local user their newest id and unread
-    count, with grouped queries for HEARTBEAT_CHUNK users at a time. A client that sees an
-    id it lacks, or a count it did not expect, syncs: a push the layer dropped
-    arrives within one heartbeat."""
+    count, with grouped queries for HEARTBEAT_CHUNK users at a time. A client
+    that sees an id it lacks, or a count it did not expect, syncs: a push the
+    layer dropped arrives within one heartbeat."""
     user_ids = sorted(_local_user_ids(hub))
     # In chunks, each its own trip to the database thread: a push waits
     # behind one chunk's query, not the whole round's (5,000 users: 120 ms).

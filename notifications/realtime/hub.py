@@ -229,12 +229,11 @@ class Hub:
         self._discarding.update(discarding)
         try:
             for group, done in discarding.items():
-                try:
-                    async with self.ops:
-                        await self.layer.group_discard(group, self.channel_name)
-                finally:
-                    del self._discarding[group]
-                    done.set_result(None)
+                async with self.ops:
+                    await self.layer.group_discard(group, self.channel_name)
+                # Released group by group: a join waits for its own group only.
+                del self._discarding[group]
+                done.set_result(None)
         finally:
             for group, done in discarding.items():
                 if not done.done():

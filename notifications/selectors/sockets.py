@@ -69,10 +69,18 @@ def hello_snapshot(*, user: Any) -> dict[str, Any]:
     live announcements and the badge count (which counts them)."""
     audience = audience_of(user=user)
     announcements = announcements_for(user=user, audience=audience)
+    counts = unread_and_unseen_counts(user_ids=[user.pk])[user.pk]
+    return _snapshot(audience, counts, newest_id(user=user), announcements)
+
+
+def _snapshot(
+    audience: dict[str, Any], counts: tuple[int, int], last_id: int | None, announcements: list[Any]
+) -> dict[str, Any]:
+    """A hello snapshot: the badge counts count the unread announcements."""
     return {
         "audience": audience,
-        **Badges(*(n + len(announcements) for n in unread_and_unseen_counts(user_ids=[user.pk])[user.pk]))._asdict(),
-        "last_id": newest_id(user=user),
+        **Badges(*(n + len(announcements) for n in counts))._asdict(),
+        "last_id": last_id,
         "announcements": [announcement_payload(a) for a in announcements],
     }
 
@@ -88,19 +96,15 @@ def hello_snapshots(users: list[Any]) -> list[dict[str, Any]]:
     counts = unread_and_unseen_counts(user_ids=user_ids)
     newest = _newest_ids(user_ids)
     live = announcements_enabled() and any_live()
-    snapshots = []
-    for user in users:
-        audience = audiences[user.pk]
-        announcements = announcements_for(user=user, audience=audience) if live else []
-        snapshots.append(
-            {
-                "audience": audience,
-                **Badges(*(n + len(announcements) for n in counts[user.pk]))._asdict(),
-                "last_id": newest.get(user.pk),
-                "announcements": [announcement_payload(a) for a in announcements],
-            }
+    return [
+        _snapshot(
+            audiences[user.pk],
+            counts[user.pk],
+            newest.get(user.pk),
+            announcements_for(user=user, audience=audiences[user.pk]) if live else [],
         )
-    return snapshots
+        for user in users
+    ]
 
 
 def newest_id(*, user: Any) -> int | None:
