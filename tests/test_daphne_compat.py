@@ -1,9 +1,13 @@
 """daphne_compat changes nothing unless a site turns it on; each part checks
 the upstream internals it replaces; the formatting and settings shortcuts it
-takes on every frame daphne sends keep the results they replace, and an
-upgraded connection's HTTP request is freed at once."""
+takes on every frame daphne sends keep the results they replace; an
+upgraded connection's HTTP request is freed at once; and the walks over every
+connection run in slices that do what daphne's single walks do."""
 
+import asyncio
+import functools
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -11,8 +15,10 @@ import time
 import urllib.request
 
 import pytest
+import websockets
 from autobahn import util
 from autobahn.websocket import protocol as autobahn_protocol
+from daphne import server as daphne_server
 from daphne.testing import DaphneProcess
 from websockets.sync.client import connect
 
@@ -27,6 +33,7 @@ REPLACED = [
     "daphne.ws_protocol:WebSocketProtocol.connectionMade",
     "daphne.ws_protocol:WebSocketFactory.__init__",
     "daphne.server:Server.application_checker",
+    "daphne.server:Server.timeout_checker",
     "daphne.server:Server.create_application",
     "daphne.http_protocol:WebRequest.process",
     "autobahn.websocket.protocol:pformat",
@@ -177,7 +184,8 @@ def test_an_upgraded_connections_http_request_is_freed_without_the_cycle_collect
             with urllib.request.urlopen(f"http://{url}/") as response:
                 return json.loads(response.read())
 
-        for _ in range(10):
+        # More than one slice of the walk.
+        for _ in range(daphne_compat.WALK_SLICE + 10):
             with connect(f"ws://{url}/"):
                 pass
         # daphne forgets a finished request at its next walk of connections.
@@ -188,3 +196,177 @@ def test_an_upgraded_connections_http_request_is_freed_without_the_cycle_collect
         server.terminate()
         server.join(10)
     assert found == {"alive": 1, "unreachable": 0}  # only the request being answered
+
+
+class _Reactor:
+    """daphne's reactor as the walks use it: calls to run later, run by hand."""
+
+    def __init__(self):
+        self.calls = []
+
+    def callLater(self, delay, function, *args):
+        self.calls.append((delay, function, args))
+
+
+class _Protocol:
+    def __init__(self):
+        self.checked = 0
+        self.answered = []
+
+    def check_timeouts(self):
+        self.checked += 1
+
+    def handle_exception(self, exception):
+        self.answered.append(exception)
+
+
+class _Server:
+    application_close_timeout = 10
+
+    def __init__(self, connections):
+        self.connections = connections
+        self.stopped = False
+
+    def stop(self):
+        self.stopped = True
+
+
+def test_a_walk_lets_the_reactor_run_between_slices_and_reaches_every_connection(monkeypatch):
+    reactor = _Reactor()
+    monkeypatch.setattr(daphne_server, "reactor", reactor)
+    protocols = [_Protocol() for _ in range(daphne_compat.WALK_SLICE * 2 + 1)]
+    server = _Server({protocol: {} for protocol in protocols})
+    done = []
+    daphne_compat._walk_in_slices(server, lambda protocol, details: protocol.check_timeouts(), lambda: done.append(1))
+    assert [p.checked for p in protocols].count(1) == daphne_compat.WALK_SLICE
+    assert [delay for delay, *_ in reactor.calls] == [0] and not done  # the rest waits for the next turn
+    del server.connections[protocols[-1]]  # closed in between: skipped
+    while reactor.calls:
+        _, function, args = reactor.calls.pop(0)
+        function(*args)
+    assert [p.checked for p in protocols] == [1] * (len(protocols) - 1) + [0]
+    assert done == [1]
+
+
+def test_a_walk_goes_on_after_a_connection_raises(monkeypatch):
+    reactor = _Reactor()
+    monkeypatch.setattr(daphne_server, "reactor", reactor)
+    server = _Server({_Protocol(): {} for _ in range(daphne_compat.WALK_SLICE + 1)})
+
+    def visit(protocol, details):
+        raise RuntimeError("a bad connection")
+
+    with pytest.raises(RuntimeError):
+        daphne_compat._walk_in_slices(server, visit, lambda: None)
+    assert [delay for delay, *_ in reactor.calls] == [0]  # the next slice is still scheduled
+
+
+class _Application:
+    """An application future in one of the states the checker handles."""
+
+    def __init__(self, done=False, exception=None, cancelled=False):
+        self._done, self._exception, self._cancelled = done, exception, cancelled
+        self.cancel_calls = 0
+
+    def done(self):
+        return self._done
+
+    def cancel(self):
+        self.cancel_calls += 1
+
+    def exception(self):
+        if self._cancelled:
+            raise asyncio.CancelledError
+        return self._exception
+
+
+def _connections_in_every_state():
+    now = time.time()
+    states = {
+        "running": ({}, {}),
+        "finished": ({"done": True}, {}),
+        "crashed, open": ({"done": True, "exception": ValueError("boom")}, {}),
+        "crashed, closed": ({"done": True, "exception": ValueError("boom")}, {"disconnected": now}),
+        "cancelled, closed": ({"done": True, "cancelled": True}, {"disconnected": now}),
+        "closed, finishing": ({}, {"disconnected": now}),
+        "closed too long ago": ({}, {"disconnected": now - 60}),
+        "closed, finished": ({"done": True}, {"disconnected": now - 60}),
+        "interrupted": ({"done": True, "exception": KeyboardInterrupt()}, {}),
+    }
+    connections = {}
+    for name, (application, details) in states.items():
+        instance = _Application(**application)
+        connections[name] = (_Protocol(), {"application_instance": instance, **details}, instance)
+    return connections
+
+
+def _outcome(server, connections, records):
+    return {
+        "left": {
+            name: sorted(server.connections.get(protocol, {"gone": 1})) for name, (protocol, *_) in connections.items()
+        },
+        "cancelled": {name: application.cancel_calls for name, (*_, application) in connections.items()},
+        "answered": {name: len(protocol.answered) for name, (protocol, *_) in connections.items()},
+        "stopped": server.stopped,
+        "logged": [(record.levelname, record.getMessage().split(" for connection")[0][:40]) for record in records],
+    }
+
+
+def test_the_sliced_application_check_does_what_daphnes_does(monkeypatch, caplog):
+    """daphne's own walk and the sliced one, from the same connections in
+    every state the checker handles: the same connections are forgotten, the
+    same applications cancelled, the same crashes logged and answered."""
+    monkeypatch.setattr(daphne_server, "reactor", _Reactor())
+    caplog.set_level(logging.WARNING, logger="daphne.server")
+    outcomes = []
+    for walk in ("daphne", "sliced"):
+        caplog.clear()
+        connections = _connections_in_every_state()
+        server = _Server({protocol: details for protocol, details, _ in connections.values()})
+        if walk == "daphne":
+            server.application_checker = lambda: None
+            daphne_server.Server.application_checker(server)
+        else:
+            visit = functools.partial(daphne_compat._check_application, server)
+            daphne_compat._walk_in_slices(server, visit, list)
+        outcomes.append(_outcome(server, connections, caplog.records))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[1]["left"]["closed, finished"] == ["gone"] and outcomes[1]["answered"]["crashed, open"] == 1
+
+
+def _hold_until_closed_with_timeouts_checked():
+    assert daphne_compat.enable("timeout_checker") == {"timeout_checker": True}
+
+    async def application(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    return application
+
+
+@pytest.mark.daphne
+def test_the_sliced_timeout_walk_closes_every_socket_past_its_timeout():
+    """daphne's --websocket_timeout, enforced by the sliced walk, reaches
+    every connection of several slices."""
+    server = DaphneProcess("127.0.0.1", _hold_until_closed_with_timeouts_checked, kwargs={"websocket_timeout": 2})
+    server.start()
+    try:
+        assert server.ready.wait(10), "daphne did not start"
+        url = f"ws://127.0.0.1:{server.port.value}/"
+
+        async def held_until_closed():
+            sockets = []
+            for _ in range(daphne_compat.WALK_SLICE * 2 + 10):
+                sockets.append(await websockets.connect(url))
+            started = time.monotonic()
+            await asyncio.wait_for(asyncio.gather(*(socket.wait_closed() for socket in sockets)), 15)
+            return time.monotonic() - started, {socket.close_code for socket in sockets}
+
+        waited, codes = asyncio.run(held_until_closed())
+    finally:
+        server.terminate()
+        server.join(10)
+    assert codes == {1000}
+    assert waited < 2 + 2 + 3  # the timeout, one walk period, slack
