@@ -49,6 +49,7 @@ bench: $(VENV)/.test-deps
 	-$(BIN)/python bench/fanout.py --users 1000 5000 --processes 1 2 --rounds 5
 	-$(BIN)/python bench/chat.py --members 200 --senders 50 --rate 10 --seconds 20 --processes 2
 	-$(BIN)/python bench/personal.py --users 2000 --processes 2 --rate 200 --seconds 10
+	-$(BIN)/python bench/personal.py --users 10000 --processes 2 --rate 200 --seconds 10 --runs 5
 	-$(BIN)/python bench/storm.py --users 5000 --processes 2 --spread 10
 	-$(BIN)/python bench/bulk.py --users 10000 --connected 2000 --processes 2 --rounds 3
 	-$(BIN)/python bench/idle.py --users 10000 --processes 2 --seconds 60

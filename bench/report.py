@@ -316,6 +316,65 @@ def personal(row: dict) -> Section:
     )
 
 
+def personal_runs(data: dict) -> Section:
+    """The personal scenario run several times at scale: its tail is judged
+    over every run, with each run's garbage collections."""
+    lines, ratios, bad = [], [], 0
+    for n, run in enumerate(data["runs"], 1):
+        raw, ours = run["raw"], run["ours"]
+        ratios.append((ours["p99"] or 0) / (raw["p99"] or 1))
+        bad += ours["missing"] + ours["duplicates"] + ours.get("stray", 0)
+        gc = ours.get("gc") or {"collections": [None] * 3, "max_pause_ms": None}
+        young = None if gc["collections"][0] is None else gc["collections"][0] + gc["collections"][1]
+        lines.append(
+            [
+                n,
+                raw["p50"],
+                raw["p99"],
+                ours["p50"],
+                ours["p99"],
+                times(ours["p99"], raw["p99"]),
+                young,
+                gc["collections"][2],
+                gc["max_pause_ms"],
+                ours["missing"],
+            ]
+        )
+    within = sum(r <= 3 for r in ratios)
+    return Section(
+        f"Personal notification latency at {data['users']:,} users, run after run",
+        f"The scenario above with {data['users']:,} users over {data['processes']} processes, "
+        f"{data['rate']:g} sends a second for {data['seconds']:g} s, measured {len(data['runs'])} times (raw, "
+        "then ours, each on an emptied Redis). Garbage collections are those in the servers from the first "
+        "send to the last receipt, with the longest pause of any.",
+        f"python bench/personal.py --users {data['users']} --processes {data['processes']} "
+        f"--rate {data['rate']:g} --seconds {data['seconds']:g} --runs {len(data['runs'])}",
+        table(
+            [
+                "run",
+                "raw p50 ms",
+                "raw p99 ms",
+                "ours p50 ms",
+                "ours p99 ms",
+                "p99 vs raw",
+                "young GCs",
+                "full GCs",
+                "longest pause ms",
+                "lost",
+            ],
+            lines,
+        ),
+        [
+            (
+                "p99 within 3x raw in every run",
+                f"{within} of {len(ratios)} ({', '.join(f'{r:.2f}x' for r in ratios)})",
+                within == len(ratios),
+            ),
+            ("each exactly once", f"{bad} lost, duplicated or misrouted", bad == 0),
+        ],
+    )
+
+
 def storm(row: dict) -> Section:
     runs = {"raw": row["raw"], "ours": row["ours"]} if "ours" in row else {"ours": row}
     ours, raw = runs["ours"], runs.get("raw")
@@ -461,6 +520,7 @@ def idle(row: dict) -> Section:
 SCENARIOS: dict[str, Callable[..., Section]] = {
     "fanout": fanout,
     "personal": personal,
+    "personal-runs": personal_runs,
     "bulk": bulk,
     "storm": storm,
     "idle": idle,
