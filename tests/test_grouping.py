@@ -338,19 +338,23 @@ def test_a_pushed_rows_group_is_one_compiled_query_and_other_actors_one_more(
     django_assert_num_queries, alice, bob, doc
 ):
     """Every personal push asks for its row's group: a group of that row
-    alone costs one query, compiled once, and a group with other actors one
-    more for their names."""
+    alone, or of rows by its actor only, costs one query, compiled once, and
+    a group with other actors one more for their names."""
     first = comment(bob, alice, doc)
     with django_assert_num_queries(1):
         groups = selectors.groups_of([selectors.row_of(first)])
     assert groups[first.pk] == {"key": first.group_key, "count": 1, "actors": ["bob"], "latest_id": first.pk}
+    again = comment(bob, alice, doc)
+    with django_assert_num_queries(1):
+        groups = selectors.groups_of([selectors.row_of(again)])
+    assert groups[again.pk] == {"key": again.group_key, "count": 2, "actors": ["bob"], "latest_id": again.pk}
     second = comment(factories.user("carol"), alice, doc)
     row = selectors.row_of(second)
     with django_assert_num_queries(2):
         groups = selectors.groups_of([row])
     assert groups[second.pk] == {
         "key": second.group_key,
-        "count": 2,
+        "count": 3,
         "actors": ["carol", "bob"],
         "latest_id": second.pk,
     }

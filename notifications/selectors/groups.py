@@ -383,15 +383,18 @@ def _group_stats(
 ) -> dict[tuple[int, str], dict[str, Any]]:
     """Count, latest id, actors and newest time of each (recipient, key)
     group, given the time its window is measured from. ``known``: actor
-    names by row id, which a group of that row alone takes without a query."""
+    names by row id, which save the names query for those rows' actors."""
     if not newest:
         return {}
     rows = _actor_rows(newest)
     known = known or {}
-    names = _actor_names({found: at for found, at in rows.items() if not (at[0] == 1 and at[1] in known)})
-    for (_, _, type_id, object_id), (count, last, _) in rows.items():
-        if count == 1 and last in known:
-            names.setdefault((type_id, object_id), known[last])
+    # An actor whose newest row here is a listed one is named by that row:
+    # a push into a group of one actor asks for no names.
+    named = {
+        (type_id, object_id): known[last] for (_, _, type_id, object_id), (_, last, _) in rows.items() if last in known
+    }
+    names = _actor_names({found: at for found, at in rows.items() if (found[2], found[3]) not in named})
+    names.update(named)
     stats: dict[tuple[int, str], dict[str, Any]] = {}
     for (user_id, key, type_id, object_id), (count, last, time) in sorted(rows.items(), key=lambda item: -item[1][1]):
         group = stats.setdefault((user_id, key), {"count": 0, "actors": [], "latest_id": last, "newest": time})
