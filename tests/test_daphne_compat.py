@@ -18,7 +18,6 @@ import pytest
 import websockets
 from autobahn import util
 from autobahn.websocket import protocol as autobahn_protocol
-from daphne import server as daphne_server
 from daphne.testing import DaphneProcess
 from websockets.sync.client import connect
 
@@ -161,7 +160,7 @@ def _application_keeping_garbage():
     import gc
 
     gc.set_debug(gc.DEBUG_SAVEALL)  # what the cyclic collector finds is kept in gc.garbage
-    assert daphne_compat.enable("free_upgraded_requests", "application_checker") == {
+    assert _enable_in_daphne_process("free_upgraded_requests", "application_checker") == {
         "free_upgraded_requests": True,
         "application_checker": True,
     }
@@ -207,6 +206,22 @@ class _Reactor:
     def callLater(self, delay, function, *args):
         self.calls.append((delay, function, args))
 
+    def run_all(self):
+        while self.calls:
+            _, function, args = self.calls.pop(0)
+            function(*args)
+
+
+@pytest.fixture
+def reactor(monkeypatch):
+    # Imported here: importing daphne.server installs Twisted's asyncio
+    # reactor, which the rest of the test session has no use for.
+    from daphne import server as daphne_server
+
+    fake = _Reactor()
+    monkeypatch.setattr(daphne_server, "reactor", fake)
+    return fake
+
 
 class _Protocol:
     def __init__(self):
@@ -231,34 +246,45 @@ class _Server:
         self.stopped = True
 
 
-def test_a_walk_lets_the_reactor_run_between_slices_and_reaches_every_connection(monkeypatch):
-    reactor = _Reactor()
-    monkeypatch.setattr(daphne_server, "reactor", reactor)
+def _check_timeouts(protocol, details):
+    protocol.check_timeouts()
+
+
+def test_a_walk_lets_the_reactor_run_between_slices_and_reaches_every_connection(reactor):
     protocols = [_Protocol() for _ in range(daphne_compat.WALK_SLICE * 2 + 1)]
     server = _Server({protocol: {} for protocol in protocols})
     done = []
-    daphne_compat._walk_in_slices(server, lambda protocol, details: protocol.check_timeouts(), lambda: done.append(1))
+    daphne_compat._walk_in_slices(server, _check_timeouts, lambda: done.append(1))
     assert [p.checked for p in protocols].count(1) == daphne_compat.WALK_SLICE
     assert [delay for delay, *_ in reactor.calls] == [0] and not done  # the rest waits for the next turn
-    del server.connections[protocols[-1]]  # closed in between: skipped
-    while reactor.calls:
-        _, function, args = reactor.calls.pop(0)
-        function(*args)
+    # Between slices one connection already walked closes, one not yet
+    # walked closes, and a new one opens: the walk goes on from where it
+    # was, skips the closed one and leaves the new one to the next walk.
+    del server.connections[protocols[0]], server.connections[protocols[-1]]
+    newcomer = _Protocol()
+    server.connections[newcomer] = {}
+    reactor.run_all()
     assert [p.checked for p in protocols] == [1] * (len(protocols) - 1) + [0]
+    assert newcomer.checked == 0
     assert done == [1]
 
 
-def test_a_walk_goes_on_after_a_connection_raises(monkeypatch):
-    reactor = _Reactor()
-    monkeypatch.setattr(daphne_server, "reactor", reactor)
-    server = _Server({_Protocol(): {} for _ in range(daphne_compat.WALK_SLICE + 1)})
+def test_a_walk_logs_a_connection_that_raises_and_goes_on(reactor, caplog):
+    protocols = [_Protocol() for _ in range(daphne_compat.WALK_SLICE + 1)]
+    server = _Server({protocol: {} for protocol in protocols})
+    done = []
 
     def visit(protocol, details):
-        raise RuntimeError("a bad connection")
+        if protocol is protocols[0]:
+            raise RuntimeError("a bad connection")
+        protocol.check_timeouts()
 
-    with pytest.raises(RuntimeError):
-        daphne_compat._walk_in_slices(server, visit, lambda: None)
-    assert [delay for delay, *_ in reactor.calls] == [0]  # the next slice is still scheduled
+    daphne_compat._walk_in_slices(server, visit, lambda: done.append(1))
+    reactor.run_all()
+    assert [p.checked for p in protocols] == [0] + [1] * (len(protocols) - 1)
+    assert done == [1]  # rescheduled
+    [record] = [r for r in caplog.records if r.name == "notifications.realtime"]
+    assert record.levelname == "ERROR" and "a bad connection" in str(record.exc_info[1])
 
 
 class _Application:
@@ -280,23 +306,28 @@ class _Application:
         return self._exception
 
 
-def _connections_in_every_state():
+def _connections_in_every_state(copies):
+    """``copies`` connections in each state the checker handles, by name."""
     now = time.time()
     states = {
         "running": ({}, {}),
         "finished": ({"done": True}, {}),
         "crashed, open": ({"done": True, "exception": ValueError("boom")}, {}),
         "crashed, closed": ({"done": True, "exception": ValueError("boom")}, {"disconnected": now}),
+        "cancelled, open": ({"done": True, "cancelled": True}, {}),
         "cancelled, closed": ({"done": True, "cancelled": True}, {"disconnected": now}),
         "closed, finishing": ({}, {"disconnected": now}),
         "closed too long ago": ({}, {"disconnected": now - 60}),
         "closed, finished": ({"done": True}, {"disconnected": now - 60}),
+        "closed, no application": (None, {"disconnected": now}),
         "interrupted": ({"done": True, "exception": KeyboardInterrupt()}, {}),
     }
     connections = {}
     for name, (application, details) in states.items():
-        instance = _Application(**application)
-        connections[name] = (_Protocol(), {"application_instance": instance, **details}, instance)
+        for copy in range(copies):
+            instance = None if application is None else _Application(**application)
+            found = {"application_instance": instance, **details} if instance else dict(details)
+            connections[name, copy] = (_Protocol(), found, instance)
     return connections
 
 
@@ -305,37 +336,74 @@ def _outcome(server, connections, records):
         "left": {
             name: sorted(server.connections.get(protocol, {"gone": 1})) for name, (protocol, *_) in connections.items()
         },
-        "cancelled": {name: application.cancel_calls for name, (*_, application) in connections.items()},
+        "cancelled": {name: app.cancel_calls for name, (*_, app) in connections.items() if app is not None},
         "answered": {name: len(protocol.answered) for name, (protocol, *_) in connections.items()},
         "stopped": server.stopped,
-        "logged": [(record.levelname, record.getMessage().split(" for connection")[0][:40]) for record in records],
+        "logged": sorted(
+            (record.name, record.levelname, record.getMessage().split(" for connection")[0][:40], bool(record.exc_info))
+            for record in records
+        ),
     }
 
 
-def test_the_sliced_application_check_does_what_daphnes_does(monkeypatch, caplog):
+def test_the_sliced_application_check_does_what_daphnes_does(reactor, caplog):
     """daphne's own walk and the sliced one, from the same connections in
-    every state the checker handles: the same connections are forgotten, the
-    same applications cancelled, the same crashes logged and answered."""
-    monkeypatch.setattr(daphne_server, "reactor", _Reactor())
-    caplog.set_level(logging.WARNING, logger="daphne.server")
+    every state the checker handles (more than a slice of them): the same
+    connections are forgotten, the same applications cancelled, the same
+    crashes logged and answered."""
+    from daphne import server as daphne_server
+
+    caplog.set_level(logging.WARNING)
+    # daphne's own, whether or not a test before this one turned the part on
+    # in this process (importing the demo's ASGI module does).
+    checker = daphne_server.Server.application_checker
+    daphnes = getattr(checker, "__wrapped__", checker)
+    assert daphnes.__module__ == "daphne.server"
+    copies = daphne_compat.WALK_SLICE // 10 + 1
     outcomes = []
     for walk in ("daphne", "sliced"):
         caplog.clear()
-        connections = _connections_in_every_state()
+        connections = _connections_in_every_state(copies)
         server = _Server({protocol: details for protocol, details, _ in connections.values()})
         if walk == "daphne":
             server.application_checker = lambda: None
-            daphne_server.Server.application_checker(server)
+            daphnes(server)
         else:
             visit = functools.partial(daphne_compat._check_application, server)
             daphne_compat._walk_in_slices(server, visit, list)
+            reactor.run_all()
         outcomes.append(_outcome(server, connections, caplog.records))
     assert outcomes[0] == outcomes[1]
-    assert outcomes[1]["left"]["closed, finished"] == ["gone"] and outcomes[1]["answered"]["crashed, open"] == 1
+    assert len(connections) > daphne_compat.WALK_SLICE
+    assert outcomes[1]["left"]["closed, finished", 0] == ["gone"]
+    assert outcomes[1]["answered"]["crashed, open", 0] == 1 and outcomes[1]["stopped"]
+
+
+def test_a_crash_whose_answer_fails_is_forgotten_all_the_same(reactor):
+    protocol = _Protocol()
+    protocol.handle_exception = lambda exception: 1 / 0
+    details = {"application_instance": _Application(done=True, exception=ValueError("boom"))}
+    server = _Server({protocol: details})
+    with pytest.raises(ZeroDivisionError):
+        daphne_compat._check_application(server, protocol, details)
+    assert server.connections == {protocol: {}}  # not answered again at the next walk
+
+
+def _enable_in_daphne_process(*names):
+    """Turn parts on in a DaphneProcess: daphne.testing imports daphne.server
+    anew there, so a part the test process turned on (importing the demo's
+    ASGI module does) is put on the new module too."""
+    daphne_compat._enabled.clear()
+    daphne_compat._skipped.clear()
+    return daphne_compat.enable(*names)
 
 
 def _hold_until_closed_with_timeouts_checked():
-    assert daphne_compat.enable("timeout_checker") == {"timeout_checker": True}
+    assert _enable_in_daphne_process("timeout_checker") == {"timeout_checker": True}
+    from daphne import server as daphne_server
+
+    # The part patched the daphne.server this process serves with.
+    assert daphne_server.Server.timeout_checker.__module__ == daphne_compat.__name__
 
     async def application(scope, receive, send):
         await receive()

@@ -221,7 +221,8 @@ def _walk_in_slices(server: Any, visit: Callable[[Any, dict[str, Any]], None], t
     """Call ``visit(protocol, details)`` for each connection the server has
     now, WALK_SLICE at a time, with the reactor running between slices;
     then call ``then()``, which reschedules the walk. A connection that went
-    while the walk was under way is skipped."""
+    while the walk was under way is skipped. A visit that raises is logged
+    and the walk goes on (daphne's own walk stopped for good)."""
     _walk_slice(server, list(server.connections), 0, visit, then)
 
 
@@ -232,25 +233,27 @@ def _walk_slice(server: Any, protocols: list[Any], start: int, visit: Any, then:
     from daphne import server as daphne_server
 
     end = start + WALK_SLICE
-    try:
-        for protocol in protocols[start:end]:
-            details = server.connections.get(protocol)
-            if details is not None:
-                visit(protocol, details)
-    finally:
-        # Rescheduled even if a visit raised (Twisted logs it), so one bad
-        # connection does not end the walks for good.
-        if end < len(protocols):
-            daphne_server.reactor.callLater(0, _walk_slice, server, protocols, end, visit, then)
-        else:
-            then()
+    for protocol in protocols[start:end]:
+        details = server.connections.get(protocol)
+        if details is None:
+            continue
+        try:
+            visit(protocol, details)
+        except Exception:
+            logger.exception("daphne_compat: checking connection %r failed", protocol)
+    if end < len(protocols):
+        daphne_server.reactor.callLater(0, _walk_slice, server, protocols, end, visit, then)
+    else:
+        then()
 
 
 def _check_application(server: Any, protocol: Any, details: dict[str, Any]) -> None:
     """What daphne's ``Server.application_checker`` does for one connection:
     cancel an application that outlived its closed connection by
     ``application_close_timeout``, log a crash (and answer it on an open
-    connection), and forget a finished application and a closed connection."""
+    connection), and forget a finished application and a closed connection.
+    A finished application is forgotten even if answering its crash fails,
+    so that it is not answered again at every walk."""
     disconnected = details.get("disconnected")
     application_instance = details.get("application_instance")
     closed_too_long = disconnected and time.time() - disconnected > server.application_close_timeout
@@ -265,8 +268,8 @@ def _check_application(server: Any, protocol: Any, details: dict[str, Any]) -> N
         try:
             exception = application_instance.exception()
         except (concurrent.futures.CancelledError, asyncio.CancelledError):
-            pass
-        else:
+            exception = None
+        try:
             if exception:
                 if isinstance(exception, KeyboardInterrupt):
                     server.stop()
@@ -274,7 +277,8 @@ def _check_application(server: Any, protocol: Any, details: dict[str, Any]) -> N
                     daphne_logger.error("Exception inside application: %s", exception, exc_info=exception)
                     if not disconnected:
                         protocol.handle_exception(exception)
-        del server.connections[protocol]["application_instance"]
+        finally:
+            del server.connections[protocol]["application_instance"]
         application_instance = None
     if not application_instance and disconnected:
         del server.connections[protocol]
@@ -283,7 +287,7 @@ def _check_application(server: Any, protocol: Any, details: dict[str, Any]) -> N
 def _install_application_checker() -> None:
     from daphne import server as daphne_server
 
-    _expect(
+    daphnes = _expect(
         daphne_server.Server,
         "application_checker",
         "application_close_timeout",
@@ -309,13 +313,14 @@ def _install_application_checker() -> None:
             lambda: daphne_server.reactor.callLater(1, self.application_checker),
         )
 
+    application_checker.__wrapped__ = daphnes  # type: ignore[attr-defined]
     daphne_server.Server.application_checker = application_checker
 
 
 def _install_timeout_checker() -> None:
     from daphne import server as daphne_server
 
-    _expect(daphne_server.Server, "timeout_checker", "check_timeouts()", "callLater(2, self.timeout_checker)")
+    daphnes = _expect(daphne_server.Server, "timeout_checker", "check_timeouts()", "callLater(2, self.timeout_checker)")
 
     def timeout_checker(self: Any) -> None:
         _walk_in_slices(
@@ -324,6 +329,7 @@ def _install_timeout_checker() -> None:
             lambda: daphne_server.reactor.callLater(2, self.timeout_checker),
         )
 
+    timeout_checker.__wrapped__ = daphnes  # type: ignore[attr-defined]
     daphne_server.Server.timeout_checker = timeout_checker
 
 
