@@ -199,6 +199,17 @@ def gc_summary(ports: list[int], since: float, until: float) -> dict:
     return {"collections": counts, "max_pause_ms": round(longest, 1), "full_pauses_ms": full, "frozen": frozen}
 
 
+def hub_times(ports: list[int]) -> dict[int, tuple[float, float]]:
+    """For each notification id a hub on ``ports`` (run with BENCH_GC_STATS)
+    wrote: when the hub got its event and when it had written the frame."""
+    folder = Path(os.environ["BENCH_GC_STATS"])
+    times: dict[int, tuple[float, float]] = {}
+    for port in ports:
+        for item_id, got, written in json.loads((folder / f"gc-{port}.json").read_text()).get("pushes", []):
+            times.setdefault(item_id, (got, written))
+    return times
+
+
 def label(name: str, server: str) -> str:
     """A table's server column: ours or the tutorial under uvicorn is marked as such."""
     return f"{name} ({server})" if name in {"ours", "tutorial"} and server != "daphne" else name

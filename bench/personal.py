@@ -10,13 +10,15 @@ Measures the time from the commit of each notification (for raw, the
 publish) to the frame's arrival, and also from just before the
 `notify.send` call, and checks that every id arrives exactly once. Writes
 bench/results/personal.json, or, with ``--runs`` above 1 (raw and ours
-again each time, on a Redis emptied first), bench/results/personal-runs.json:
-the tail moves from run to run, so a target on it is judged over several.
+again each time, from no notifications and an empty Redis),
+bench/results/personal-runs.json: the tail moves from run to run, so a
+target on it is judged over several.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -34,6 +36,7 @@ from fanout import (
     SOCKETS_PER_CLIENT,
     daphnes,
     gc_summary,
+    hub_times,
     label,
     launch_clients,
     prepare_database,
@@ -50,7 +53,11 @@ def start_collectors(targets: list[list], origin: str, greeting: int) -> list:
 SENDERS = 2
 
 
-def send_steadily(rate: float, seconds: float, send) -> list:
+class RolledBack(Exception):
+    """Raised to roll a warm-up send back."""
+
+
+def send_steadily(rate: float, seconds: float, send, warm=None) -> list:
     """Call ``send(n)`` `rate` times a second, each call at its scheduled
     time, from SENDERS forked processes (one call waits for its commit and
     publish, so one sender alone cannot keep the rate); returns what each
@@ -58,19 +65,24 @@ def send_steadily(rate: float, seconds: float, send) -> list:
     failed. Processes, not threads: two sender threads queue for one GIL
     behind each other's ORM work (a push from the sending process then took
     11 ms at the median against 2 ms alone), which would measure the load
-    generator."""
+    generator. ``warm()`` runs in each sender before the clock starts: a
+    new process's first send opens its connections (10-23 ms, two or three
+    of the twenty slowest sends of 2,000), which is not the steady state
+    measured here."""
     from django.db import connections
 
     total = int(rate * seconds)
     sent: list = [None] * total
     connections.close_all()  # each process opens its own
-    start = time.monotonic() + 0.5
+    start = time.monotonic() + 1.0
     context = multiprocessing.get_context("fork")
     results = context.Queue()
 
     def sender(first: int) -> None:
         done = []
         try:
+            if warm is not None:
+                warm()
             for n in range(first, total, SENDERS):
                 time.sleep(max(0.0, start + n / rate - time.monotonic()))
                 try:
@@ -115,6 +127,7 @@ def check(
     committed = committed or {}
     received: dict[tuple[int, int], int] = {}
     latencies, from_call, from_push = [], [], []
+    receipts: dict[int, float] = {}
     for base, process in enumerate(clients):
         for index, item_id, sent_at, received_at in json.loads(process.stdout.readline()):
             key = (base * SOCKETS_PER_CLIENT + index + offset, item_id)
@@ -123,6 +136,7 @@ def check(
             from_call.append((received_at - sent_at) * 1000)
             if pushed and item_id in pushed:
                 from_push.append((received_at - pushed[item_id]) * 1000)
+            receipts[item_id] = received_at
         process.wait(timeout=30)
     expected = set(sent)
     missed = expected - received.keys()
@@ -146,6 +160,24 @@ def check(
         "duplicates": duplicates,
         "stray": stray,
         "sent": len(sent),
+        "receipts": receipts,  # id -> received; run_ours() takes it out
+    }
+
+
+def segments(committed: dict[int, float], hub: dict[int, tuple[float, float]], receipts: dict[int, float]) -> dict:
+    """Where each frame's time went, p50 and p99 in ms: from the commit to
+    the hub getting the event (the sender's push, Redis, the hub's wake-up),
+    in the hub until written, and from there to the client's receipt."""
+    parts: dict[str, list[float]] = {"to_hub": [], "in_hub": [], "to_client": []}
+    for item_id, received in receipts.items():
+        if item_id in committed and item_id in hub:
+            got, written = hub[item_id]
+            parts["to_hub"].append((got - committed[item_id]) * 1000)
+            parts["in_hub"].append((written - got) * 1000)
+            parts["to_client"].append((received - written) * 1000)
+    return {
+        name: {k: v for k, v in summarize(sorted(values), 0).items() if k in ("p50", "p99")}
+        for name, values in parts.items()
     }
 
 
@@ -173,8 +205,25 @@ def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) 
                 [(_, [created])] = notify.send(actor, recipient=users[index], verb="bench", sent=time.time())
             return index, created.id, commit["at"], time.time()
 
+        def warm() -> None:
+            # The sender's database connection, insert and compiled queries
+            # (a send rolled back, so nothing is pushed), and its Redis
+            # connection and script, through a publish to nobody.
+            from django.utils import timezone
+
+            from notifications import selectors
+            from notifications.realtime.publish import publish
+            from notifications.selectors.groups import Row
+
+            with contextlib.suppress(RolledBack), transaction.atomic():
+                notify.send(actor, recipient=actor, verb="bench", sent=time.time())
+                raise RolledBack
+            selectors.badges(user_ids=[actor.pk])
+            selectors.groups_of([Row(0, actor.pk, "bench warm-up", True, timezone.now(), "")])
+            publish([("bench.nobody", {"type": "bench.nothing"})], retry=False)
+
         started = time.monotonic()
-        calls = send_steadily(args.rate, args.seconds, send)
+        calls = send_steadily(args.rate, args.seconds, send, warm)
         # check() gives the last frames 3 s, then stops the clients, whose
         # disconnects are not part of the measurement.
         window = (window, time.time() + 3)
@@ -183,9 +232,12 @@ def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) 
         pushed = {call[1]: call[3] for call in calls if call}
         sent = [call[:2] if call else None for call in calls]
         result = check(clients, sent, 0, committed, pushed)
+        receipts = result.pop("receipts")
     if args.server == "daphne":
         # The collections from the first send to the last receipt.
         result["gc"] = gc_summary(ports, *window)
+        result["segments"] = segments(committed, hub_times(ports), receipts)
+        print(f"ours, where the time went: {result['segments']}")
         print(f"ours, garbage collections in the servers: {result['gc']}")
     return result
 
@@ -205,8 +257,10 @@ def run_raw(users: int, args: argparse.Namespace) -> dict:
             client.publish("bench:personal", json.dumps(frame, separators=(",", ":")))
             return index, n
 
-        sent = send_steadily(args.rate, args.seconds, send)
-        return check(clients, sent, 0)
+        sent = send_steadily(args.rate, args.seconds, send, client.ping)
+        result = check(clients, sent, 0)
+        del result["receipts"]
+        return result
 
 
 def main() -> None:
@@ -230,32 +284,41 @@ def main() -> None:
 
     user_ids = list(get_user_model().objects.order_by("pk").values_list("pk", flat=True))
     common = {"users": args.users, "processes": args.processes, "rate": args.rate, "seconds": args.seconds}
+    RESULTS.mkdir(exist_ok=True)
+    results = RESULTS / ("personal.json" if args.runs == 1 else "personal-runs.json")
+    results.unlink(missing_ok=True)  # a run that fails leaves no older figures behind
     runs = []
     for run in range(args.runs):
-        if args.runs > 1:
+        if run:
             print(f"run {run + 1} of {args.runs}", file=sys.stderr, flush=True)
+            # Each run from the same start: the last run's rows would make
+            # every user's group bigger (and leave their pending emails).
+            from notifications.models import Delivery, Notification
+
+            Notification.objects.all().delete()
+            Delivery.objects.all().delete()
         # Emptied each time: a finished run's hubs stay members of the
         # users' groups, and every send would also go to their inboxes.
         redis.Redis.from_url(REDIS_URL).flushdb()
         row = {**common, "raw": run_raw(args.users, args), "ours": run_ours(cookies, user_ids, args)}
         print(json.dumps(row), flush=True)
         runs.append(row)
-    RESULTS.mkdir(exist_ok=True)
-    if args.runs == 1:
-        (RESULTS / "personal.json").write_text(json.dumps(runs[0], indent=2))
-    else:
-        stored = {**common, "runs": [{"raw": row["raw"], "ours": row["ours"]} for row in runs]}
-        (RESULTS / "personal-runs.json").write_text(json.dumps(stored, indent=2))
+        # Written after each run: a later run that fails keeps these.
+        if args.runs == 1:
+            results.write_text(json.dumps(row, indent=2))
+        else:
+            stored = {**common, "runs": [{"raw": r["raw"], "ours": r["ours"]} for r in runs]}
+            results.write_text(json.dumps(stored, indent=2))
     lines = [
-        "| users | processes | rate/s | server | p50 ms | p99 ms | max ms | p99 from the call ms | sent | lost "
+        "| run | users | processes | rate/s | server | p50 ms | p99 ms | max ms | p99 from the call ms | sent | lost "
         "| duplicates | p99 vs raw |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in runs:
+    for run, row in enumerate(runs, 1):
         for name in ("raw", "ours"):
             r = row[name]
             lines.append(
-                f"| {args.users} | {args.processes} | {args.rate:g} | {label(name, args.server)} "
+                f"| {run} | {args.users} | {args.processes} | {args.rate:g} | {label(name, args.server)} "
                 f"| {r['p50']} | {r['p99']} | {r['max']} "
                 f"| {r['p99_from_call']} | {r['sent']} | {r['missing']} | {r['duplicates']} "
                 f"| {ratio(r['p99'], row['raw']['p99'])} |"

@@ -5,7 +5,7 @@
     python bench/report.py --check    # exit 1 if docs/benchmarks.md is not what the results make
 
 Each bench script writes its raw results to bench/results/<scenario>.json.
-The six scenarios below have their own tables. Any other results file gets a
+The scenarios in SCENARIOS have their own tables. Any other results file gets a
 section of its own: if it holds a ``table`` (``{"columns": [...], "rows":
 [[...], ...]}``) that table is shown, with its ``title``, ``about``,
 ``command`` and ``targets`` (``[{"target": ..., "result": ..., "met":
@@ -138,7 +138,7 @@ def machine_lines(machine: dict) -> list[str]:
     return lines
 
 
-# -- the six scenarios --------------------------------------------------------------------------
+# -- the scenarios with their own tables --------------------------------------------------------
 
 
 def times(a: float | None, b: float | None) -> str:
@@ -326,6 +326,8 @@ def personal_runs(data: dict) -> Section:
         bad += ours["missing"] + ours["duplicates"] + ours.get("stray", 0)
         gc = ours.get("gc") or {"collections": [None] * 3, "max_pause_ms": None}
         young = None if gc["collections"][0] is None else gc["collections"][0] + gc["collections"][1]
+        parts = ours.get("segments")
+        where = " / ".join(str(parts[name]["p99"]) for name in ("to_hub", "in_hub", "to_client")) if parts else None
         lines.append(
             [
                 n,
@@ -334,6 +336,7 @@ def personal_runs(data: dict) -> Section:
                 ours["p50"],
                 ours["p99"],
                 times(ours["p99"], raw["p99"]),
+                where,
                 young,
                 gc["collections"][2],
                 gc["max_pause_ms"],
@@ -345,8 +348,10 @@ def personal_runs(data: dict) -> Section:
         f"Personal notification latency at {data['users']:,} users, run after run",
         f"The scenario above with {data['users']:,} users over {data['processes']} processes, "
         f"{data['rate']:g} sends a second for {data['seconds']:g} s, measured {len(data['runs'])} times (raw, "
-        "then ours, each on an emptied Redis). Garbage collections are those in the servers from the first "
-        "send to the last receipt, with the longest pause of any.",
+        "then ours, each from no notifications and an empty Redis). Where ours' time went, as p99s: from the "
+        "commit to the hub getting the event (the sender's push, Redis, the hub waking), in the hub until the "
+        "frame is written, and from there to the client. Garbage collections are those in the servers from the "
+        "first send to the last receipt, with the longest pause of any.",
         f"python bench/personal.py --users {data['users']} --processes {data['processes']} "
         f"--rate {data['rate']:g} --seconds {data['seconds']:g} --runs {len(data['runs'])}",
         table(
@@ -357,6 +362,7 @@ def personal_runs(data: dict) -> Section:
                 "ours p50 ms",
                 "ours p99 ms",
                 "p99 vs raw",
+                "p99 ms to the hub / in it / to the client",
                 "young GCs",
                 "full GCs",
                 "longest pause ms",
