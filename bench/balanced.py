@@ -223,9 +223,7 @@ def run_kind(
             cpu = meter.read(args.users)
             sent = [call[:2] if call else None for call in calls]
             committed = {call[1]: call[2] for call in calls if call and len(call) > 2}
-            personal = check(collectors, sent, 0, committed)
-            del personal["receipts"]
-            row["personal"] = {**personal, "cpu": cpu}
+            row["personal"] = {**check(collectors, sent, 0, committed), "cpu": cpu}
             print(kind, "personal", json.dumps(row["personal"]), file=sys.stderr, flush=True)
         if "fanout" in phases:
             settle(meter)

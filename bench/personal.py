@@ -114,12 +114,13 @@ def check(
     offset: int,
     committed: dict[int, float] | None = None,
     pushed: dict[int, float] | None = None,
+    receipts: dict[int, float] | None = None,
 ) -> dict:
     """Every id arrived once? Latency runs from the commit (``committed``, by
     id; for raw, the publish) to the receipt, and also from the call and, for
     ours, from the end of the push (``pushed``: when ``notify.send``, whose
     push runs in it after the commit, returned), which leaves the servers'
-    share."""
+    share. ``receipts``, if given, is filled with each id's receipt time."""
     time.sleep(3)  # let the last frames arrive
     for process in clients:
         process.stdin.write("stop\n")
@@ -127,7 +128,7 @@ def check(
     committed = committed or {}
     received: dict[tuple[int, int], int] = {}
     latencies, from_call, from_push = [], [], []
-    receipts: dict[int, float] = {}
+    receipts = {} if receipts is None else receipts
     for base, process in enumerate(clients):
         for index, item_id, sent_at, received_at in json.loads(process.stdout.readline()):
             key = (base * SOCKETS_PER_CLIENT + index + offset, item_id)
@@ -160,7 +161,6 @@ def check(
         "duplicates": duplicates,
         "stray": stray,
         "sent": len(sent),
-        "receipts": receipts,  # id -> received; run_ours() takes it out
     }
 
 
@@ -231,8 +231,8 @@ def run_ours(cookies: list[str], user_ids: list[int], args: argparse.Namespace) 
         committed = {call[1]: call[2] for call in calls if call}
         pushed = {call[1]: call[3] for call in calls if call}
         sent = [call[:2] if call else None for call in calls]
-        result = check(clients, sent, 0, committed, pushed)
-        receipts = result.pop("receipts")
+        receipts: dict[int, float] = {}
+        result = check(clients, sent, 0, committed, pushed, receipts)
     if args.server == "daphne":
         # The collections from the first send to the last receipt.
         result["gc"] = gc_summary(ports, *window)
@@ -258,9 +258,7 @@ def run_raw(users: int, args: argparse.Namespace) -> dict:
             return index, n
 
         sent = send_steadily(args.rate, args.seconds, send, client.ping)
-        result = check(clients, sent, 0)
-        del result["receipts"]
-        return result
+        return check(clients, sent, 0)
 
 
 def main() -> None:
