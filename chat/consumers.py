@@ -16,7 +16,7 @@ from chat import delivery, jobs, protocol, selectors, services
 from chat.conf import conf
 from notifications.realtime.consumer import RealtimeConsumer
 from notifications.realtime.socket_limit import TokenBucket
-from notifications.realtime.wire import CloseCode, ErrorCode, FrameError
+from notifications.realtime.wire import CloseCode, ErrorCode, FrameError, wire_key
 
 # One message bucket per user per process, shared by the user's sockets, so
 # opening more tabs does not raise the limit. An entry lives while a socket
@@ -128,7 +128,7 @@ class RoomConsumer(ChatConsumer):
         """Members were removed, or the room became private: close this socket
         if its user may no longer use the room."""
         user_ids = event.get("user_ids")
-        if user_ids is not None and self.user.pk not in user_ids:
+        if user_ids is not None and wire_key(self.user.pk) not in user_ids:
             return
         if not await database_sync_to_async(selectors.can_use)(user=self.user, room=self.room):
             await self.close_with(CloseCode.FORBIDDEN, "forbidden")
@@ -160,7 +160,7 @@ class RoomListConsumer(ChatConsumer):
     async def chat_access_removed(self, event: dict[str, Any]) -> None:
         """Stop following a room the user may no longer use."""
         user_ids = event.get("user_ids")
-        if user_ids is not None and self.user.pk not in user_ids:
+        if user_ids is not None and wire_key(self.user.pk) not in user_ids:
             return
         room = await database_sync_to_async(selectors.room_for_user)(user=self.user, slug=event["room"])
         if room is not None:

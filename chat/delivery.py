@@ -11,6 +11,7 @@ from django.db import transaction
 
 from chat import protocol, selectors
 from notifications.realtime.publish import Event, apublish, publish
+from notifications.realtime.wire import wire_key
 
 
 def _frame(group: str, frame: dict[str, Any]) -> Event:
@@ -40,7 +41,8 @@ def room_added(room: Any, *, member_ids: list[int]) -> None:
 def access_removed(room: Any, *, user_ids: list[int] | None) -> None:
     """After commit, close the room sockets of users who may no longer use
     the room (``None``: everyone who is not a member)."""
-    event = {"type": "chat.access_removed", "room": room.slug, "user_ids": user_ids}
+    wire_ids = None if user_ids is None else [wire_key(pk) for pk in user_ids]
+    event = {"type": "chat.access_removed", "room": room.slug, "user_ids": wire_ids}
     transaction.on_commit(lambda: publish([(protocol.room_group(room.pk), event)]), robust=True)
 
 

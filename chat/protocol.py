@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from notifications.realtime.frames import frame_id
-from notifications.realtime.wire import ErrorCode, FrameError
+from notifications.realtime.wire import ErrorCode, FrameError, wire_key
 
 VERSION = 1
 MAX_CLIENT_ID = 64
@@ -34,8 +34,8 @@ ROOMS_GROUP = "chat.rooms"
 # Server frames --------------------------------------------------------------------
 
 
-def user(*, user_id: int, username: str) -> dict[str, Any]:
-    return {"id": user_id, "username": username}
+def user(*, user_id: Any, username: str) -> dict[str, Any]:
+    return {"id": wire_key(user_id), "username": username}
 
 
 def history(*, messages: list[dict[str, Any]], has_more: bool, before: int | None) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def read(*, room: str, last_read_id: int, unread_count: int) -> dict[str, Any]:
 
 
 def rooms(*, rooms: list[dict[str, Any]], user_id: int) -> dict[str, Any]:
-    return {"type": "rooms", "version": VERSION, "user": user_id, "rooms": rooms}
+    return {"type": "rooms", "version": VERSION, "user": wire_key(user_id), "rooms": rooms}
 
 
 def room(*, payload: dict[str, Any]) -> dict[str, Any]:

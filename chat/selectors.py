@@ -15,9 +15,10 @@ from chat import protocol
 from chat.conf import conf
 from chat.models import Message, Presence, ReadPosition, Room
 
-# "@name": Django usernames hold letters, digits and @.+-_ . A trailing dot
-# ends a sentence, not a name.
-MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
+# "@name": what get_username() gives, so Django usernames (letters, digits
+# and @.+-_) and, on a site that logs in by email, "@ann@example.com". A
+# trailing dot ends a sentence, not a name.
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]+(?:@[\w-]+(?:\.[\w-]+)+)?)")
 
 
 def rooms_visible_to(*, user: Any) -> QuerySet[Room]:

@@ -232,6 +232,27 @@ def check_runserver_serves_websockets(app_configs: Any = None, **kwargs: Any) ->
 
 
 @register(Tags.compatibility)
+def check_user_model_groups(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """A user model without ``PermissionsMixin`` has no auth groups, so an
+    announcement to groups can reach none of its users."""
+    from django.contrib.auth import get_user_model
+
+    from notifications.users import groups_field
+
+    if groups_field() is not None:
+        return []
+    return [
+        Info(
+            f"{get_user_model()._meta.label} has no 'groups' (no PermissionsMixin): announcements go to everyone "
+            "or to staff, never to groups, and notify.send() takes no Group as recipient.",
+            hint=f"Nothing to do unless you want group audiences ({DOCS_URL}announcements.md). "
+            "Silence this with SILENCED_SYSTEM_CHECKS = ['notifications.I015'].",
+            id="notifications.I015",
+        )
+    ]
+
+
+@register(Tags.compatibility)
 def check_daphne_compat(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """A daphne_compat part the site turned on whose upstream internals
     changed shape is skipped; say which."""

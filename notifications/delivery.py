@@ -16,7 +16,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.db import DatabaseError, transaction
 
-from notifications import protocol, selectors
+from notifications import protocol, selectors, users
 from notifications.realtime import dbwatch
 from notifications.realtime.publish import MULTICAST_THRESHOLD, Event, live_groups, process_local, publish
 from notifications.realtime.wire import MULTICAST_GROUP
@@ -105,7 +105,7 @@ def _created_events(shared: dict[str, Any], notifications: list[Any]) -> list[Ev
             "shared": shared,
             "group_key": chunk[0].group_key,
             "timestamp": chunk[0].timestamp.isoformat(),
-            "recipients": [n.recipient_id for n in chunk],
+            "recipients": [users.pk_to_wire(n.recipient_id) for n in chunk],
             "ids": [n.pk for n in chunk],
         }
         events.append((MULTICAST_GROUP, event))
@@ -122,7 +122,8 @@ def _connected_only(notifications: list[Any]) -> list[Any]:
     live = live_groups([protocol.user_group(user_id) for user_id in user_ids])
     if live is None:
         return notifications
-    live_ids = {protocol.user_id_of(group) for group in live}
+    parse = users.pk_parser()
+    live_ids = {parse(protocol.user_id_of(group)) for group in live}
     return [n for n in notifications if n.recipient_id in live_ids]
 
 

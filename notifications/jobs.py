@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from django.db import DatabaseError
 from django.utils import timezone
 
-from notifications import delivery, protocol, selectors, services
+from notifications import delivery, protocol, selectors, services, users
 from notifications.conf import conf
 from notifications.outbound.background import send_due_deliveries
 from notifications.outbound.services import presence_record
@@ -53,9 +53,10 @@ async def publish_due_announcements(hub: Hub) -> None:
     await database_sync_to_async(services.announcements_publish_due)()
 
 
-def _local_user_ids(hub: Hub) -> set[int]:
+def _local_user_ids(hub: Hub) -> set[Any]:
     """The users with a notifications socket in this process."""
-    return {user_id for group in list(hub.members) if (user_id := protocol.user_id_of(group)) is not None}
+    parse = users.pk_parser()
+    return {parse(text) for group in list(hub.members) if (text := protocol.user_id_of(group)) is not None}
 
 
 # Users per heartbeat query.
@@ -102,7 +103,11 @@ async def push_created(hub: Hub, event: dict[str, Any]) -> None:
     unread counts. A socket that joins after this gets the rows from its
     ``hello`` and ``sync``."""
     here = _local_user_ids(hub)
-    local = [(user_id, pk) for user_id, pk in zip(event["recipients"], event["ids"], strict=True) if user_id in here]
+    recipients = event["recipients"]
+    if recipients and type(recipients[0]) is not int:
+        parse = users.pk_parser()
+        recipients = [parse(text) for text in recipients]
+    local = [(user_id, pk) for user_id, pk in zip(recipients, event["ids"], strict=True) if user_id in here]
     if not local:
         return
     shared = event["shared"]

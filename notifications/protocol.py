@@ -30,9 +30,11 @@ ANNOUNCEMENTS_GROUP = "notifications.announcements"
 CREATED_EVENT = "notifications.created"
 
 
-def user_id_of(group: str) -> int | None:
+def user_id_of(group: str) -> str | None:
+    """The text of the user's primary key in a ``user_group`` name
+    (``notifications.users.pk_from_text`` makes it a key again)."""
     if group.startswith(USER_GROUP_PREFIX):
-        return int(group[len(USER_GROUP_PREFIX) :])
+        return group[len(USER_GROUP_PREFIX) :]
     return None
 
 

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models.signals import m2m_changed, post_save, pre_save
 
-from notifications import services
+from notifications import services, users
 from notifications.realtime.stored import stored_values
 from notifications.swappable import load_notification_model
 
@@ -24,7 +24,7 @@ def _require_model_instance(arg_name: str, obj: Any) -> None:
         raise TypeError(
             f"notify.send() expected a model instance for '{arg_name}', got {obj!r}. Pass an instance, not a class."
         )
-    if obj.pk is None:
+    if obj.pk is None or obj._state.adding:  # a UUID key has its value before the save
         raise ValueError(
             f"notify.send() received an unsaved instance for '{arg_name}' (pk is None). Save it before sending."
         )
@@ -70,7 +70,7 @@ def notify_handler(verb: Any, **kwargs: Any) -> list[Any]:
 def _groups_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any) -> None:
     if reverse and action == "pre_clear":
         # group.user_set.clear(): post_clear no longer knows who was in it.
-        instance._notifications_cleared = list(instance.user_set.values_list("pk", flat=True))
+        instance._notifications_cleared = list(users.members_of(instance).values_list("pk", flat=True))
         return
     if action not in {"post_add", "post_remove", "post_clear"}:
         return
@@ -99,7 +99,11 @@ def _staff_changed(sender: Any, instance: Any, created: bool, **kwargs: Any) -> 
 
 def connect() -> None:
     user_model = get_user_model()
-    m2m_changed.connect(_groups_changed, sender=user_model.groups.through, dispatch_uid="notifications.audience.groups")
-    if any(f.name == "is_staff" for f in user_model._meta.concrete_fields):
+    groups = users.groups_field()
+    if groups is not None:
+        m2m_changed.connect(
+            _groups_changed, sender=groups.remote_field.through, dispatch_uid="notifications.audience.groups"
+        )
+    if users.staff_column():
         pre_save.connect(_remember_staff, sender=user_model, dispatch_uid="notifications.audience.staff.pre")
         post_save.connect(_staff_changed, sender=user_model, dispatch_uid="notifications.audience.staff")

@@ -27,10 +27,29 @@ REALTIME_SEND_BACKLOG_BYTES = int(os.environ.get("TEST_SEND_BACKLOG_BYTES", str(
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# The site shape the suite runs on (tests/shapes): "user" is the demo's
+# auth.User; "member" an AbstractUser subclass named accounts.Member; "person"
+# an AbstractBaseUser without PermissionsMixin, with email login and UUID
+# keys; "swapped" a site's own notification model, notes.Note.
+SITE_SHAPE = os.environ.get("SITE_SHAPE", "user")
+SHAPES = {
+    "user": {},
+    "member": {"app": "tests.shapes.accounts", "AUTH_USER_MODEL": "accounts.Member"},
+    "person": {"app": "tests.shapes.people", "AUTH_USER_MODEL": "people.Person"},
+    "swapped": {"app": "tests.shapes.notes", "NOTIFICATIONS_NOTIFICATION_MODEL": "notes.Note"},
+}
+if SITE_SHAPE not in SHAPES:
+    raise ValueError(f"SITE_SHAPE must be one of {sorted(SHAPES)}, not {SITE_SHAPE!r}.")
+if SHAPES[SITE_SHAPE]:
+    INSTALLED_APPS = [*INSTALLED_APPS, SHAPES[SITE_SHAPE]["app"]]  # noqa: F405
+    globals().update({k: v for k, v in SHAPES[SITE_SHAPE].items() if k != "app"})
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "tests" / "artifacts" / f"test_db_{RUN_ID}.sqlite3")}
 
 DJANGO_NOTIFICATIONS_CONFIG = {
+    # As the demo: extra notify.send() keywords kept in data (off by default).
+    "USE_JSONFIELD": True,
     "HEARTBEAT_SECONDS": int(os.environ.get("NOTIFICATIONS_HEARTBEAT_SECONDS", "25")),
     "SCHEDULE_SECONDS": int(os.environ.get("NOTIFICATIONS_SCHEDULE_SECONDS", "2")),
     "WATCH_SECONDS": float(os.environ.get("NOTIFICATIONS_WATCH_SECONDS", "1")),

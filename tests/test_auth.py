@@ -127,7 +127,7 @@ def test_every_case_finds_what_channels_finds_in_one_batch(backends, people, eng
             assert found[name] is user, name
         else:
             assert type(found[name]) is type(user) and found[name].pk == user.pk, name
-    assert found["a user"].username == "carol"
+    assert found["a user"].get_username() == factories.login_name("carol")
     assert found["a user id that is not one"] is ValidationError
     assert isinstance(found["a password changed since"], AnonymousUser)
 
@@ -238,6 +238,8 @@ def test_the_session_is_left_loaded_as_channels_leaves_it(backends):
 @pytest.mark.django_db
 def test_a_user_id_the_query_cannot_take_fails_alone(backends):
     carol = factories.user("carol")
+    if not isinstance(carol.pk, int):
+        pytest.skip("an integer out of the column's range: the user model's keys are not integers")
     expected = [channels(session_key(carol)), channels(session_key(user_id=str(10**20), auth_hash="x"))]
     found = ours([session_key(carol), session_key(user_id=str(10**20), auth_hash="x")])
     assert found[0].pk == carol.pk == expected[0].pk

@@ -49,6 +49,11 @@ async def presence_event(socket, kind, username):
             return data
 
 
+def ref(user):
+    """A user as chat frames name them."""
+    return {"id": factories.wire(user.pk), "username": user.get_username()}
+
+
 @pytest.fixture
 async def people():
     alice = await database_sync_to_async(factories.user)("alice")
@@ -71,11 +76,11 @@ async def test_join_sends_history_then_who_is_online(people, general):
     assert [m["body"] for m in history["messages"]] == ["m0", "m1", "m2"]
     assert history["has_more"] is False and history["before"] is None
     first = history["messages"][0]
-    assert first["user"] == {"id": bob.pk, "username": "bob"}
+    assert first["user"] == ref(bob)
     assert set(first) == {"id", "room", "user", "body", "client_id", "created_at"}
     assert await socket.receive_json_from() == {
         "type": "presence",
-        "online": [{"id": alice.pk, "username": "alice"}],
+        "online": [ref(alice)],
     }
     await socket.disconnect()
 
@@ -84,7 +89,7 @@ async def test_each_member_receives_every_message_in_id_order(people, general):
     alice, bob = people
     a, _ = await joined(alice)
     b, _ = await joined(bob)
-    await presence_event(a, "join", "bob")
+    await presence_event(a, "join", bob.get_username())
     for i in range(10):
         await b.send_json_to({"type": "message", "body": f"n{i}", "client_id": f"x{i}"})
     for socket in (a, b):
@@ -128,11 +133,11 @@ async def test_typing_reaches_others_throttled_and_is_not_stored(people, general
     alice, bob = people
     a, _ = await joined(alice)
     b, _ = await joined(bob)
-    await presence_event(a, "join", "bob")
+    await presence_event(a, "join", bob.get_username())
     for _ in range(5):
         await b.send_json_to({"type": "typing"})
     typing = await frame(a, "typing")
-    assert typing == {"type": "typing", "user": {"id": bob.pk, "username": "bob"}}
+    assert typing == {"type": "typing", "user": ref(bob)}
     # The other four came within the throttle interval and were dropped.
     assert await a.receive_nothing(timeout=0.5)
     assert await database_sync_to_async(Message.objects.count)() == 0
@@ -145,11 +150,11 @@ async def test_leaving_is_announced_when_the_last_tab_closes(people, general):
     a, _ = await joined(alice)
     b1, _ = await joined(bob)
     b2, _ = await joined(bob)
-    await presence_event(a, "join", "bob")
+    await presence_event(a, "join", bob.get_username())
     await b1.disconnect()
     assert await a.receive_nothing(timeout=0.3)
     await b2.disconnect()
-    assert (await presence_event(a, "leave", "bob"))["user"] == {"id": bob.pk, "username": "bob"}
+    assert (await presence_event(a, "leave", bob.get_username()))["user"] == ref(bob)
     await a.disconnect()
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.urls import get_script_prefix, get_urlconf, reverse
 
 from notifications.conf import conf
+from notifications.users import pk_from_text, pk_to_wire
 
 SALT = "notifications.unsubscribe"
 
@@ -21,16 +24,16 @@ class BadToken(Exception):
 
 @dataclass(frozen=True)
 class Unsubscribe:
-    user_id: int
+    user_id: Any
     category: str
     channel: str
 
 
-def unsubscribe_token(*, user_id: int, category: str, channel: str) -> str:
-    return signing.dumps({"u": user_id, "c": category, "ch": channel}, salt=SALT, compress=True)
+def unsubscribe_token(*, user_id: Any, category: str, channel: str) -> str:
+    return signing.dumps({"u": pk_to_wire(user_id), "c": category, "ch": channel}, salt=SALT, compress=True)
 
 
-def unsubscribe_url(*, user_id: int, category: str, channel: str) -> str:
+def unsubscribe_url(*, user_id: Any, category: str, channel: str) -> str:
     token = unsubscribe_token(user_id=user_id, category=category, channel=channel)
     # Reversed once per URLconf and prefix with a placeholder (a token is
     # URL-safe): a digest run makes thousands of these.
@@ -49,8 +52,8 @@ def _url_pattern(urlconf: str, prefix: str) -> str:
 def read_token(token: str) -> Unsubscribe:
     try:
         value = signing.loads(token, salt=SALT, max_age=conf.unsubscribe_max_age_seconds)
-        return Unsubscribe(user_id=int(value["u"]), category=str(value["c"]), channel=str(value["ch"]))
+        return Unsubscribe(user_id=pk_from_text(value["u"]), category=str(value["c"]), channel=str(value["ch"]))
     except signing.SignatureExpired as exc:
         raise BadToken("This unsubscribe link has expired.") from exc
-    except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
+    except (signing.BadSignature, KeyError, TypeError, ValueError, ValidationError) as exc:
         raise BadToken("This unsubscribe link is not valid.") from exc

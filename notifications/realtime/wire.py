@@ -43,6 +43,13 @@ class FrameError(Exception):
         self.message = message
 
 
+def wire_key(pk: object) -> object:
+    """A primary key as frames and channel-layer events carry it: an integer
+    as it is, anything else (a site's UUID user keys) as text, which JSON and
+    channels-redis's msgpack both take."""
+    return pk if isinstance(pk, int) else str(pk)
+
+
 CONTROL_GROUP_PREFIX = "realtime.user."
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,6 +10,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.utils import timezone
 
+from notifications import users
 from notifications.models import Announcement, AnnouncementRead, Audience, announcements_enabled
 from notifications.selectors.prepared import PreparedQuery, as_datetime, stand_in_datetime
 
@@ -21,40 +21,34 @@ def audience_of(*, user: Any) -> dict[str, Any]:
     """What decides which announcements a user gets, read fresh from the
     database (a socket captures it at connect, and re-reads it on change),
     in two queries compiled once: every socket's hello reads it."""
-    staff = _has_staff(get_user_model()) and any(is_staff for (is_staff,) in _is_staff.rows(user.pk))
-    groups = sorted(group_id for (group_id,) in _group_ids.rows(user.pk))
+    if users.staff_column():
+        staff = any(is_staff for (is_staff,) in _is_staff.rows(user.pk))
+    else:
+        staff = bool(getattr(user, "is_staff", False))
+    groups = sorted(group_id for (group_id,) in _group_ids.rows(user.pk)) if users.groups_field() else []
     return {"staff": bool(staff), "groups": groups}
+
+
+def _memberships(user_id: Any) -> Any:
+    field = users.groups_field()
+    return field.remote_field.through._default_manager.filter(**{field.m2m_field_name(): user_id}).values_list(
+        f"{field.m2m_reverse_field_name()}_id"
+    )
 
 
 _is_staff = PreparedQuery.by_id(
     lambda user_id: get_user_model()._default_manager.filter(pk=user_id).values_list("is_staff"),
     key=lambda: (get_user_model(),),
 )
-_group_ids = PreparedQuery.by_id(
-    lambda user_id: get_user_model().groups.through.objects.filter(user_id=user_id).values_list("group_id"),
-    key=lambda: (get_user_model(),),
-)
+_group_ids = PreparedQuery.by_id(_memberships, key=lambda: (get_user_model(),))
 
 
 def audiences_of(*, user_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """``audience_of`` of many users, in two queries."""
     user_ids = list(user_ids)
-    User = get_user_model()
-    staff = (
-        set(User._default_manager.filter(pk__in=user_ids, is_staff=True).values_list("pk", flat=True))
-        if _has_staff(User)
-        else set()
-    )
-    groups: dict[int, list[int]] = defaultdict(list)
-    for user_id, group_id in User.groups.through.objects.filter(user_id__in=user_ids).values_list(
-        "user_id", "group_id"
-    ):
-        groups[user_id].append(group_id)
+    staff = users.staff_ids(user_ids=user_ids)
+    groups = users.group_ids_of(user_ids=user_ids)
     return {user_id: {"staff": user_id in staff, "groups": sorted(groups.get(user_id, []))} for user_id in user_ids}
-
-
-def _has_staff(User: Any) -> bool:
-    return any(f.name == "is_staff" for f in User._meta.concrete_fields)
 
 
 def audience_spec(announcement: Announcement) -> dict[str, Any]:

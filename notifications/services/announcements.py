@@ -13,13 +13,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from notifications import delivery, selectors
+from notifications import delivery, selectors, users
 from notifications.models import (
     AbstractNotification,
     Announcement,
@@ -52,7 +53,12 @@ def announcement_errors(
         errors["level"] = f"level must be one of {', '.join(AbstractNotification.LEVELS.values)}."
     if audience not in Audience.values:
         errors["audience"] = f"audience must be one of {', '.join(Audience.values)}."
-    if audience == Audience.GROUPS and not groups:
+    if audience == Audience.GROUPS and users.groups_field() is None:
+        errors["audience"] = (
+            f"{get_user_model()._meta.label} has no groups (no PermissionsMixin), so a group audience reaches "
+            "no one: choose everyone or staff."
+        )
+    elif audience == Audience.GROUPS and not groups:
         errors["groups"] = "Choose at least one group for a group audience."
     if audience != Audience.GROUPS and groups:
         errors["groups"] = "Groups apply only to the 'groups' audience."

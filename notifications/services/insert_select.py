@@ -33,6 +33,8 @@ from django.contrib.auth.models import Group
 from django.db import connections, models
 from django.db.models.fields import NOT_PROVIDED
 
+from notifications.users import members_of
+
 # The SQL and parameters of a SELECT of user pks.
 UserSelect = tuple[str, tuple[Any, ...]]
 
@@ -43,7 +45,7 @@ def recipient_select(recipient: Any, db: str) -> UserSelect | None:
     for a query that needs more than the pk column (``distinct()`` ordered by
     another field) or reads another database, which take the per-row path."""
     if isinstance(recipient, Group):
-        users = recipient.user_set.all()
+        users = members_of(recipient)
     elif isinstance(recipient, models.QuerySet):
         if not issubclass(recipient.model, get_user_model()):
             raise TypeError(
@@ -105,7 +107,12 @@ def insert_from_select(template: Any, users: UserSelect, db: str) -> list[Any]:
     base = [getattr(template, name) for name in names]
     pk_at, recipient_at, data_at = names.index(meta.pk.attname), names.index(recipient.attname), names.index("data")
     notifications = []
+    # The cursor gives a UUID key as SQLite stores it (hex text): as the ORM
+    # would, make it the field's value again.
+    user_key = recipient.target_field.to_python
     for pk, user_id in rows:
+        if type(user_id) is not int:
+            user_id = user_key(user_id)
         row = base.copy()
         row[pk_at], row[recipient_at] = pk, user_id
         if isinstance(row[data_at], dict):

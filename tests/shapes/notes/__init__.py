@@ -1,0 +1,1 @@
+"""A site's own notification model (``NOTIFICATIONS_NOTIFICATION_MODEL``)."""
