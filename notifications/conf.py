@@ -17,10 +17,10 @@ from notifications.realtime.appconf import SOCKET_LIMIT_DEFAULTS, AppConf
 SETTING = "DJANGO_NOTIFICATIONS_CONFIG"
 
 DEFAULTS: dict[str, Any] = {
-    # django-notifications' keys, same meaning and defaults, except
-    # USE_JSONFIELD: extra notify.send() kwargs are kept in ``data`` by default.
+    # django-notifications' keys, same meaning and defaults. USE_JSONFIELD
+    # off: extra notify.send() kwargs (and data=) are dropped, as there.
     "PAGINATE_BY": 20,
-    "USE_JSONFIELD": True,
+    "USE_JSONFIELD": False,
     "SOFT_DELETE": False,
     "NUM_TO_FETCH": 10,
     "CACHE_TIMEOUT": 2,

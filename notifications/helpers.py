@@ -20,7 +20,7 @@ __all__ = [
 
 
 def notification_to_dict(notification: Any) -> dict[str, Any]:
-    return selectors.notification_payload(notification)
+    return selectors.notification_list_items([notification])[0]
 
 
 def invalidate_unread_count_cache(user: Any, request: Any = None) -> None:
@@ -47,7 +47,7 @@ def get_notification_list(request: Any, method_name: str = "all") -> list[dict[s
         limit=get_num_to_fetch(request),
         request=request,
     )
-    items = selectors.notification_payloads(notifications, request)
+    items = selectors.notification_list_items(notifications, request)
     if request.GET.get("mark_as_read") and notifications:
         model = type(notifications[0])
         notifications_set_unread(queryset=model.objects.filter(id__in=[n.id for n in notifications]), unread=False)

@@ -19,6 +19,9 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.db.models.fields.json import DataContains
+from django.db.models.functions import Cast
+from django.db.models.lookups import Contains
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -53,6 +56,23 @@ def __getattr__(name: str) -> Any:
 
         return notify_handler
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class TextOrJSONContains(DataContains):
+    """``data__contains``: with a string, a substring of the stored JSON text,
+    as django-notifications' text column matched it (``data__contains="pr"``),
+    on every database; with a dict or a list, JSON containment, as Django's
+    ``JSONField`` has it (PostgreSQL)."""
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        if isinstance(self.rhs, str):
+            return compiler.compile(Contains(Cast(self.lhs, models.TextField()), self.rhs))
+        return super().as_sql(compiler, connection)
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> Any:
+        if isinstance(self.rhs, str):
+            return self.as_sql(compiler, connection)
+        return super().as_postgresql(compiler, connection)
 
 
 def is_soft_delete() -> bool:
@@ -187,6 +207,7 @@ class AbstractNotification(models.Model):
     emailed = models.BooleanField(_("emailed"), default=False, db_index=True)
 
     data = models.JSONField(_("data"), blank=True, null=True)
+    data.register_lookup(TextOrJSONContains)
 
     # When the user had it in view (the bell or the inbox opened); null: unseen.
     seen_at = models.DateTimeField(_("seen at"), blank=True, null=True)

@@ -39,6 +39,10 @@ API_EXCLUDED_FIELDS = (
     "group_key",
 )
 RELATED = ("actor", "target", "action_object")
+# What django-notifications-hq 1.8's list items carry beside the rest
+# (model_to_dict): the recipient's key, and each generic relation's content
+# type and object id. The JSON endpoints add them; frames leave them out.
+PLUMBING_FIELDS = API_EXCLUDED_FIELDS[:7]
 
 _json = DjangoJSONEncoder()
 
@@ -209,6 +213,24 @@ def notification_payloads(
         if notification.data:
             item["data"] = notification.data
         items.append(item)
+    return items
+
+
+def notification_list_items(notifications: list[Any], request: Any = None) -> list[dict[str, Any]]:
+    """The items of django-notifications' JSON lists: ``notification_payloads``
+    with every key django-notifications-hq 1.8.3 gives (``PLUMBING_FIELDS``,
+    and ``data`` even when empty), less ``API_EXCLUDED_FIELDS``."""
+    items = notification_payloads(notifications, request)
+    excluded = set(conf.api_excluded_fields)
+    plumbing = [name for name in PLUMBING_FIELDS if name not in excluded]
+    for notification, item in zip(notifications, items, strict=True):
+        meta = notification._meta
+        for name in plumbing:
+            item[name] = _json_value(meta.get_field(name).value_from_object(notification))
+        if "data" in excluded:
+            item.pop("data", None)
+        else:
+            item.setdefault("data", notification.data)
     return items
 
 

@@ -6,20 +6,26 @@ reaches the user's open tabs through one code path: ``delivery``, after commit.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router, transaction
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
-from notifications import delivery, selectors
+from notifications import delivery, selectors, users
 from notifications.conf import conf
 from notifications.outbound.services import deliveries_create, delivery_plan
 from notifications.services import insert_select
 from notifications.swappable import load_notification_model
+
+logger = logging.getLogger("notifications.services")
 
 # Keep IN (...) lists under every backend's parameter limit.
 ID_CHUNK = 5000
@@ -32,18 +38,35 @@ class NotificationNotFound(Exception):
 
 def _resolve_recipients(recipient: Any) -> list[Any]:
     if isinstance(recipient, Group):
-        return list(recipient.user_set.all())
+        return list(users.members_of(recipient))
     if isinstance(recipient, models.QuerySet):
         return list(recipient)
     is_many = isinstance(recipient, list | tuple | set | frozenset)
     recipients = list(recipient) if is_many else [recipient]
     for user in recipients:
-        if not isinstance(user, models.Model) or user.pk is None:
+        if not isinstance(user, models.Model) or user.pk is None or user._state.adding:
             raise TypeError(
                 "notify.send() recipient must be a saved user, a Group, a QuerySet or a list "
                 f"of saved users; got {user!r}."
             )
     return recipients
+
+
+def _storable(data: dict[str, Any]) -> dict[str, Any] | None:
+    """``data`` as JSON stores it (dates, decimals and UUIDs as Django's
+    encoder writes them). A value JSON cannot hold (a model instance, say)
+    is left out with a warning: an extra keyword never makes a send fail."""
+    stored = {}
+    for key, value in data.items():
+        try:
+            stored[key] = json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+        except (TypeError, ValueError):
+            logger.warning(
+                "notify.send(): left %r out of data: a %s is not JSON (pass its pk or str() instead).",
+                key,
+                type(value).__name__,
+            )
+    return stored or None
 
 
 def _split_extra(model: Any, extra: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -134,7 +157,7 @@ def notification_create(
         if obj is not None:
             values[f"{name}_content_type"] = types[name]
             values[f"{name}_object_id"] = str(obj.pk)
-    data = data if data and conf.use_jsonfield else None
+    data = _storable(data) if data and conf.use_jsonfield else None
 
     def own_data() -> dict[str, Any]:
         # Each row gets its own dict; without data the model's default stands.
@@ -148,14 +171,23 @@ def notification_create(
         return notification
 
     db = router.db_for_write(Notification)
-    users = insert_select.recipient_select(recipient, db)
-    if users is not None and insert_select.can_insert_from_select(
+    # django-notifications saves each row, and sites hang their email, push
+    # and metadata on its signals: a pre_save receiver may change the row
+    # before it is stored, so each row is saved on its own; a post_save
+    # receiver gets each stored row after the bulk insert. Nothing listening,
+    # the bulk insert alone.
+    per_row = pre_save.has_listeners(Notification)
+    announce_saved = post_save.has_listeners(Notification)
+    users_select = None if per_row else insert_select.recipient_select(recipient, db)
+    if users_select is not None and insert_select.can_insert_from_select(
         Notification, connections[db], {**values, **own_data()}
     ):
         with transaction.atomic(using=db):
             template = Notification(**values, **own_data())
-            notifications = [cache_related(n) for n in insert_select.insert_from_select(template, users, db)]
+            notifications = [cache_related(n) for n in insert_select.insert_from_select(template, users_select, db)]
             if notifications:
+                if announce_saved:
+                    _send_post_save(Notification, notifications, db)
                 delivery.notifications_created(notifications, using=db, alike=True)
                 deliveries_create(notifications=notifications, plan=plan, using=db)
     else:
@@ -166,17 +198,25 @@ def notification_create(
         if not notifications:
             return []
         with transaction.atomic(using=db):
-            if connections[db].features.can_return_rows_from_bulk_insert:
-                Notification.objects.using(db).bulk_create(notifications, batch_size=conf.bulk_create_batch_size)
-            else:
-                # Without RETURNING (MySQL) bulk_create leaves pks unset, and a push
-                # needs the id the client will sync from.
+            if per_row or not connections[db].features.can_return_rows_from_bulk_insert:
+                # Without RETURNING (MySQL) bulk_create leaves pks unset, and a
+                # push needs the id the client will sync from.
                 for notification in notifications:
                     notification.save(using=db)
+            else:
+                Notification.objects.using(db).bulk_create(notifications, batch_size=conf.bulk_create_batch_size)
+                if announce_saved:
+                    _send_post_save(Notification, notifications, db)
             delivery.notifications_created(notifications, using=db)
             deliveries_create(notifications=notifications, plan=plan, using=db)
     _forget_unread_counts({n.recipient_id for n in notifications})
     return notifications
+
+
+def _send_post_save(model: Any, notifications: list[Any], db: str) -> None:
+    """``post_save`` for each row stored by a bulk insert, as ``save()`` sends it."""
+    for notification in notifications:
+        post_save.send(sender=model, instance=notification, created=True, update_fields=None, raw=False, using=db)
 
 
 def _forget_unread_counts(user_ids: Iterable[int]) -> None:
