@@ -6,7 +6,7 @@ PORT ?= 8000
 DAPHNE_ARGS := -e tcp:port=$(PORT):interface=127.0.0.1:backlog=4096 \
 	--websocket-max-message-size 16384 --websocket-max-frame-size 16384 --websocket_connect_timeout 30
 
-.PHONY: run test test-matrix bench bench-quick lint clean
+.PHONY: run test test-shapes test-matrix bench bench-quick lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,23 @@ test: $(VENV)/.test-deps
 	DATABASE_URL=$${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python -m pytest -m "not browser and not packaging and not conformance" $(PYTEST_ARGS)
+	$(MAKE) test-shapes
+
+## The tests of sockets, hello, sync, announcements, chat, mentions, email and preferences on
+## the site shapes of tests/shapes (SITE_SHAPE): a user model named accounts.Member; one without
+## PermissionsMixin, with email login and UUID keys (also on PostgreSQL and Redis); a swapped
+## notification model. `make test` runs them after the demo's shape.
+SHAPE_TESTS := tests/test_site_shapes.py tests/test_send_contract.py tests/test_consumers.py \
+	tests/test_announcements.py tests/test_chat_consumers.py tests/test_chat_services.py tests/test_chat_views.py \
+	tests/test_channels_email.py tests/test_channels_preferences.py tests/test_auth.py tests/test_views.py \
+	tests/test_api.py tests/test_storm.py
+test-shapes: $(VENV)/.test-deps
+	for shape in member person swapped; do \
+		SITE_SHAPE=$$shape $(BIN)/python -m pytest -q $(SHAPE_TESTS) $(PYTEST_ARGS) || exit 1; \
+	done
+	SITE_SHAPE=person DATABASE_URL=$${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(BIN)/python -m pytest -q $(SHAPE_TESTS) $(PYTEST_ARGS)
 
 ## Python 3.11-3.13 x Django 5.2 and 6.1, every dependency at its lowest supported version, and the
 ## newest daphne, autobahn and Twisted under the daphne_compat tests (noxfile.py).

@@ -68,9 +68,9 @@ def tests(session: nox.Session, django: str) -> None:
 # The lower bound of every range in pyproject.toml, so the ranges are tested.
 OLDEST = [
     "Django==5.2.0",
-    "channels==4.3.0",
+    "channels==4.2.2",
     "channels-redis==4.3.0",
-    "redis==7.4.0",
+    "redis==4.6.0",
     "orjson==3.10.0",
     "daphne==4.2.2",
     "pywebpush==2.5.0",

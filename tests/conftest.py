@@ -20,6 +20,7 @@ from tests.live import ARTIFACTS, Daphne, connect, start_daphne
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/1"
+TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -138,6 +139,27 @@ async def hub_shutdown() -> Any:
 def redis_url() -> str:
     need(f"Redis at {TEST_REDIS_URL}", redis_available(TEST_REDIS_URL))
     return TEST_REDIS_URL
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """The URL of a throwaway database on the PostgreSQL server, dropped
+    afterwards: for a site of a test's own (a packaging test's venv)."""
+    import uuid
+
+    import psycopg
+
+    try:
+        admin = psycopg.connect(TEST_POSTGRES_URL, autocommit=True, connect_timeout=2)
+    except psycopg.OperationalError:
+        need(f"PostgreSQL at {TEST_POSTGRES_URL}", False)
+    name = f"site_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield TEST_POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
 
 
 @pytest.fixture

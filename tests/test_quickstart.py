@@ -18,9 +18,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 import venv
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,6 @@ from tests.live import ROOT, free_port, rung, wait_listening
 pytestmark = [pytest.mark.packaging, pytest.mark.daphne]
 
 QUICKSTART = ROOT / "docs" / "quickstart.md"
-TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "quick-start-1"
 BLOCK = re.compile(r"<!-- quickstart: (append|replace|create) (\S+) -->\n```\w*\n(.*?)```", re.S)
 SHELL = re.compile(r"```sh\n(.*?)```", re.S)
@@ -76,23 +73,6 @@ def installed(tmp_path_factory: Any) -> Path:
     # psycopg: the PostgreSQL run's site, like any site on PostgreSQL, has it.
     run(str(bin_dir / "pip"), "install", "-q", f"{wheel}[{extras}", "psycopg[binary]", cwd=home, env=os.environ)
     return bin_dir
-
-
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    import psycopg
-
-    try:
-        admin = psycopg.connect(TEST_POSTGRES_URL, autocommit=True, connect_timeout=2)
-    except psycopg.OperationalError:
-        need(f"PostgreSQL at {TEST_POSTGRES_URL}", False)
-    name = f"quickstart_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield TEST_POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def make_site(bin_dir: Path, home: Path, env: dict[str, str], extra_settings: str) -> Path:

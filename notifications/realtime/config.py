@@ -20,8 +20,14 @@ def _driver_info() -> dict[str, Any]:
     try:
         from redis.driver_info import DriverInfo  # redis-py 7.1+
     except ImportError:
-        return {"lib_version": version}
+        # redis-py 5.0 added the option (and the lookup it spares).
+        return {"lib_version": version} if _major(version) >= 5 else {}
     return {"driver_info": DriverInfo(lib_version=version)}
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def sentinel_hosts(
