@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from chat import delivery, jobs, protocol, selectors, services
 from chat.conf import conf
 from notifications.realtime.consumer import RealtimeConsumer
+from notifications.realtime.frames import ENVELOPE_BYTES, fitting
 from notifications.realtime.socket_limit import TokenBucket
 from notifications.realtime.wire import CloseCode, ErrorCode, FrameError, wire_key
 
@@ -66,7 +67,9 @@ class RoomConsumer(ChatConsumer):
             room=self.room, user=self.user, connection=connection
         )
         self.presence_connection = connection
-        page = await database_sync_to_async(selectors.message_history)(room=self.room)
+        page = await database_sync_to_async(selectors.message_history)(
+            room=self.room, max_bytes=self.socket_limits.max_frame_bytes
+        )
         await self.send_now(protocol.history(**page, before=None))
         online = await database_sync_to_async(selectors.online_users)(room=self.room)
         await self.send_now(protocol.presence(online=online))
@@ -87,7 +90,9 @@ class RoomConsumer(ChatConsumer):
     # Client frames ---------------------------------------------------------------------
 
     async def handle_message(self, frame: dict[str, Any]) -> None:
-        body = protocol.message_body(frame, max_length=conf.max_message_length)
+        body = protocol.message_body(
+            frame, max_length=conf.max_message_length, max_bytes=self.socket_limits.max_frame_bytes
+        )
         client_id = protocol.client_id(frame)
         if not self.messages.take():
             raise FrameError(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
@@ -112,7 +117,9 @@ class RoomConsumer(ChatConsumer):
 
     async def handle_history(self, frame: dict[str, Any]) -> None:
         before = protocol.message_id(frame, "before")
-        page = await database_sync_to_async(selectors.message_history)(room=self.room, before=before)
+        page = await database_sync_to_async(selectors.message_history)(
+            room=self.room, before=before, max_bytes=self.socket_limits.max_frame_bytes
+        )
         await self.send_frame(protocol.history(**page, before=before))
 
     async def handle_read(self, frame: dict[str, Any]) -> None:
@@ -147,7 +154,11 @@ class RoomListConsumer(ChatConsumer):
 
     async def joined(self) -> None:
         rooms = await database_sync_to_async(selectors.room_list)(user=self.user)
-        await self.send_now(protocol.rooms(rooms=rooms, user_id=self.user.pk))
+        # Rooms past what one frame holds follow as `room` frames.
+        fits = fitting(rooms, self.socket_limits.max_frame_bytes - ENVELOPE_BYTES)
+        await self.send_now(protocol.rooms(rooms=rooms[:fits], user_id=self.user.pk))
+        for payload in rooms[fits:]:
+            await self.send_now(protocol.room(payload=payload))
 
     async def chat_room_added(self, event: dict[str, Any]) -> None:
         group = protocol.room_group(event["room_id"])

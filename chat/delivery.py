@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from chat import protocol, selectors
+from chat.conf import conf
 from notifications.realtime.publish import Event, apublish, publish
 from notifications.realtime.wire import wire_key
 
@@ -20,7 +21,8 @@ def _frame(group: str, frame: dict[str, Any]) -> Event:
 
 def message_posted(message: Any) -> None:
     """After commit, send the message to every socket showing its room."""
-    frame = protocol.message(payload=selectors.message_payload(message))
+    limit = conf.socket_limits().max_frame_bytes
+    frame = protocol.message(payload=protocol.fitted_message(selectors.message_payload(message), limit))
     transaction.on_commit(lambda: publish([_frame(protocol.room_group(message.room_id), frame)]), robust=True)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifications.realtime.frames import frame_id
+from notifications.realtime.frames import ENVELOPE_BYTES, encoded_size, frame_id, item_budget
 from notifications.realtime.wire import ErrorCode, FrameError, wire_key
 
 VERSION = 1
@@ -32,6 +32,21 @@ ROOMS_GROUP = "chat.rooms"
 
 
 # Server frames --------------------------------------------------------------------
+
+
+# A room list shows this much of each room's last message.
+PREVIEW_LENGTH = 200
+
+
+def fitted_message(payload: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """A message over an item's share of a frame of ``max_bytes`` (one stored
+    by other means than a socket, the admin, say) with its body cut to fit,
+    and ``"truncated": true``."""
+    over = encoded_size(payload) - item_budget(max_bytes)
+    if over <= 0:
+        return payload
+    body = payload["body"].encode()[: max(0, len(payload["body"].encode()) - over)].decode(errors="ignore")
+    return {**payload, "body": body, "truncated": True}
 
 
 def user(*, user_id: Any, username: str) -> dict[str, Any]:
@@ -90,12 +105,16 @@ def message_id(frame: dict[str, Any], field: str) -> int:
     return frame_id(frame, field, what="a message id")
 
 
-def message_body(frame: dict[str, Any], *, max_length: int) -> str:
+def message_body(frame: dict[str, Any], *, max_length: int, max_bytes: int) -> str:
+    """The body of a ``message`` frame: at most ``max_length`` characters,
+    and small enough that the message frame sent back fits ``max_bytes``."""
     body = frame.get("body")
     if not isinstance(body, str) or not body.strip():
         raise FrameError(ErrorCode.BAD_FIELD, "'body' must be non-empty text.")
     if len(body) > max_length:
         raise FrameError(ErrorCode.BAD_FIELD, f"'body' is longer than {max_length} characters.")
+    if len(body.encode()) > item_budget(max_bytes) - ENVELOPE_BYTES:
+        raise FrameError(ErrorCode.BAD_FIELD, f"'body' is longer than {item_budget(max_bytes) - ENVELOPE_BYTES} bytes.")
     return body
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from chat import protocol
 from chat.conf import conf
 from chat.models import Message, Presence, ReadPosition, Room
+from notifications.realtime.frames import ENVELOPE_BYTES, fitting
 
 # "@name": what get_username() gives, so Django usernames (letters, digits
 # and @.+-_) and, on a site that logs in by email, "@ann@example.com". A
@@ -56,16 +57,25 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
 
 
-def message_history(*, room: Room, before: int | None = None, limit: int | None = None) -> dict[str, Any]:
-    """The newest ``limit`` messages (older than ``before``), oldest first."""
+def message_history(
+    *, room: Room, before: int | None = None, limit: int | None = None, max_bytes: int | None = None
+) -> dict[str, Any]:
+    """The newest ``limit`` messages (older than ``before``), oldest first;
+    with ``max_bytes``, only the newest of them that fit one frame (the
+    client asks for the rest with ``history {before}``)."""
     limit = limit or conf.history_page_size
     messages = Message.objects.filter(room=room).select_related("author", "room").order_by("-id")
     if before is not None:
         messages = messages.filter(id__lt=before)
     page = list(messages[: limit + 1])
     has_more = len(page) > limit
-    page = page[:limit][::-1]
-    return {"messages": [message_payload(m) for m in page], "has_more": has_more}
+    newest_first = [message_payload(m) for m in page[:limit]]
+    if max_bytes is not None:
+        newest_first = [protocol.fitted_message(payload, max_bytes) for payload in newest_first]
+        fits = fitting(newest_first, max_bytes - ENVELOPE_BYTES)
+        has_more = has_more or fits < len(newest_first)
+        newest_first = newest_first[:fits]
+    return {"messages": newest_first[::-1], "has_more": has_more}
 
 
 def _with_unread(rooms: QuerySet[Room], user: Any) -> QuerySet[Room]:
@@ -86,9 +96,16 @@ def room_payload(room: Room) -> dict[str, Any]:
         "name": room.name,
         "is_private": room.is_private,
         "url": room.get_absolute_url(),
-        "last_message": message_payload(last) if last is not None else None,
+        "last_message": _preview(message_payload(last)) if last is not None else None,
         "unread_count": getattr(room, "unread_count", 0),
     }
+
+
+def _preview(payload: dict[str, Any]) -> dict[str, Any]:
+    """A last message as a room list shows it: the start of its body."""
+    if len(payload["body"]) <= protocol.PREVIEW_LENGTH:
+        return payload
+    return {**payload, "body": payload["body"][: protocol.PREVIEW_LENGTH], "truncated": True}
 
 
 def room_list(*, user: Any) -> list[dict[str, Any]]:

@@ -37,6 +37,7 @@ class AnnouncementForm(forms.ModelForm):
         data = super().clean()
         errors = announcement_errors(
             title=data.get("title") or "",
+            body=data.get("body") or "",
             level=data.get("level") or "",
             audience=data.get("audience") or "",
             groups=list(data.get("groups") or []),

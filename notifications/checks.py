@@ -32,8 +32,9 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     if not layers:
         return [
             Warning(
-                "CHANNEL_LAYERS is not set: notifications are stored and served, but not pushed live.",
-                hint=f"Set CHANNEL_LAYERS ({SETTINGS_DOCS}); until then the badge polls.",
+                "CHANNEL_LAYERS is not set: notifications are stored and served, but not pushed live; the bell "
+                "polls /notifications/api/frames/ every 15 s instead.",
+                hint=f"Set CHANNEL_LAYERS ({QUICKSTART_DOCS}, step 2) for pushes within a second.",
                 id="notifications.W001",
             )
         ]
@@ -202,7 +203,8 @@ def check_websocket_route(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     )
     return [
         Warning(
-            f"{where}, so no notification is pushed live; the badge falls back to polling.",
+            f"{where}, so no WebSocket reaches the notifications consumer: the bell carries on over "
+            "Server-Sent Events (/notifications/api/events/), one long request per open tab.",
             hint="In asgi.py: application = notifications.asgi.get_asgi_application(), and "
             f"ASGI_APPLICATION = 'mysite.asgi.application' ({QUICKSTART_DOCS}).",
             id="notifications.W010",
@@ -229,6 +231,78 @@ def check_runserver_serves_websockets(app_configs: Any = None, **kwargs: Any) ->
             id="notifications.W011",
         )
     ]
+
+
+@register(Tags.urls)
+def check_urls_included(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """The bell, the inbox and the fallback transport reverse URLs of the
+    ``notifications`` namespace; without the include, every page that shows
+    the bell fails with NoReverseMatch."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("notifications:all")
+    except NoReverseMatch:
+        return [
+            Error(
+                "The notifications URLs are not included under the 'notifications' namespace: pages with the "
+                "bell fail with NoReverseMatch, and the inbox and JSON endpoints are missing.",
+                hint="In urls.py: path('notifications/', include('notifications.urls', namespace='notifications')) "
+                f"({QUICKSTART_DOCS}, step 3).",
+                id="notifications.E017",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_static_files_served(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """With DEBUG off, nothing in the ASGI application serves static files:
+    the bell's script and style then 404 unless something else does."""
+    from django.apps import apps
+
+    if settings.DEBUG or not apps.is_installed("django.contrib.staticfiles"):
+        return []
+    middleware = " ".join(getattr(settings, "MIDDLEWARE", []))
+    if getattr(settings, "STATIC_ROOT", None) or "whitenoise" in middleware.lower():
+        return []
+    return [
+        Warning(
+            "DEBUG is off and STATIC_ROOT is not set: no one serves /static/notifications/, so the bell's "
+            "script and style answer 404 and the bell stays dead.",
+            hint="Set STATIC_ROOT, run collectstatic and serve it (nginx, or WhiteNoise's middleware) "
+            f"({DEPLOYMENT_DOCS}).",
+            id="notifications.W018",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_sqlite_writers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """SQLite as startproject configures it fails concurrent writers (a
+    socket's mark_read while a shell sends) with "database is locked"."""
+    found = []
+    for alias, database in settings.DATABASES.items():
+        if database.get("ENGINE") != "django.db.backends.sqlite3":
+            continue
+        options = database.get("OPTIONS") or {}
+        missing = []
+        if str(options.get("transaction_mode", "")).upper() != "IMMEDIATE":
+            missing.append("'transaction_mode': 'IMMEDIATE'")
+        if not isinstance(options.get("timeout"), int | float) or options["timeout"] < 10:
+            missing.append("'timeout': 20")
+        if "journal_mode=wal" not in str(options.get("init_command", "")).lower().replace(" ", ""):
+            missing.append("'init_command': 'PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;'")
+        if missing:
+            found.append(
+                Warning(
+                    f"DATABASES[{alias!r}] is SQLite without what concurrent writers need: a socket's mark_read "
+                    "while another process sends can fail with 'database is locked'.",
+                    hint=f"Add to its OPTIONS: {', '.join(missing)} ({QUICKSTART_DOCS}, step 2).",
+                    id="notifications.W016",
+                )
+            )
+    return found
 
 
 @register(Tags.compatibility)

@@ -7,17 +7,24 @@ service and selector calls through ``database_sync_to_async``.
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.db import DatabaseError
 from django.utils import timezone
 
 from notifications import jobs, protocol, selectors, services
 from notifications.conf import conf
+from notifications.outbound.services import presence_record
 from notifications.realtime.batch import Batched
 from notifications.realtime.consumer import RealtimeConsumer
-from notifications.realtime.frames import encode
+from notifications.realtime.frames import ENVELOPE_BYTES, encode, fitting
+from notifications.realtime.publish import process_local
 from notifications.realtime.wire import ErrorCode, FrameError
+
+logger = logging.getLogger("notifications.realtime")
 
 # The sockets waiting for their hello while a snapshot is taken take theirs
 # together in the next (selectors.hello_snapshots).
@@ -37,9 +44,19 @@ class NotificationConsumer(RealtimeConsumer):
     async def joined(self) -> None:
         """Groups are joined, so anything created from here on is pushed; the
         snapshot therefore cannot miss a row created in between."""
+        self.opened_at = time.monotonic()
         await jobs.schedule(self.hub)
+        if process_local(self.hub.layer):
+            # A fallback due before the next presence round must know this
+            # tab is open; an in-memory layer cannot be asked who is.
+            await self.record_presence()
         snapshot = await _hellos(self.user)
         self.audience = snapshot.pop("audience")
+        # The announcements that do not fit in the hello frame follow it, each
+        # in its own frame, already counted in the hello's counts.
+        listed = snapshot["announcements"]
+        fits = fitting(listed, self.socket_limits.max_frame_bytes - ENVELOPE_BYTES)
+        snapshot["announcements"], following = listed[:fits], listed[fits:]
         await self.send_now(
             protocol.hello(
                 user_id=self.user.pk,
@@ -48,11 +65,27 @@ class NotificationConsumer(RealtimeConsumer):
                 **snapshot,
             )
         )
+        for payload in following:
+            await self.send_now(protocol.announcement(payload=payload, counted=True))
         held, self.held = self.held, []
-        listed = {a["id"] for a in snapshot["announcements"]}
+        listed = {a["id"] for a in listed}
         for event in held:
             if event["announcement"]["id"] not in listed:
                 await self.notifications_announcement(event)
+
+    async def disconnect(self, code: int) -> None:
+        """Called when the socket closes: a tab that came and went between two
+        presence rounds is still recorded as having been here."""
+        await super().disconnect(code)
+        opened_at = getattr(self, "opened_at", None)
+        if opened_at is not None and time.monotonic() - opened_at < conf.heartbeat_seconds:
+            await self.record_presence()
+
+    async def record_presence(self) -> None:
+        try:
+            await database_sync_to_async(presence_record)(user_ids={self.user.pk})
+        except DatabaseError:
+            logger.warning("could not record that user %s had a socket open", self.user.pk, exc_info=True)
 
     async def notifications_announcement(self, event: dict[str, Any]) -> None:
         """An announcement for every process: sent to this socket only when
@@ -79,7 +112,7 @@ class NotificationConsumer(RealtimeConsumer):
     async def handle_sync(self, frame: dict[str, Any]) -> None:
         after = protocol.sync_after(frame)
         result = await database_sync_to_async(selectors.notifications_after)(
-            user=self.user, after=after, limit=conf.sync_page_size
+            user=self.user, after=after, limit=conf.sync_page_size, max_bytes=self.socket_limits.max_frame_bytes
         )
         await self.send_frame(protocol.sync(**result))
 
@@ -108,6 +141,20 @@ class NotificationConsumer(RealtimeConsumer):
 
     async def handle_mark_all_read(self, frame: dict[str, Any]) -> None:
         await database_sync_to_async(services.notifications_mark_all_read)(user=self.user)
+
+    async def handle_get(self, frame: dict[str, Any]) -> None:
+        """The whole of a notification that frames carry as a stub
+        (``truncated``). Only over HTTP (realtime.http.answer), where no
+        message limit applies."""
+        if self.scope.get("type") != "http":
+            raise FrameError(ErrorCode.UNKNOWN_TYPE, "Unknown frame type.")
+        notification_id = protocol.notification_id(frame)
+        item = await database_sync_to_async(selectors.notification_item)(
+            user=self.user, notification_id=notification_id
+        )
+        if item is None:
+            raise FrameError(ErrorCode.NOT_FOUND, "No such notification.")
+        await self.send_frame(protocol.item(payload=item))
 
     async def handle_dismiss(self, frame: dict[str, Any]) -> None:
         announcement_id = protocol.announcement_id(frame)

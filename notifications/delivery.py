@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.db import DatabaseError, transaction
 
 from notifications import protocol, selectors, users
+from notifications.conf import conf
 from notifications.realtime import dbwatch
 from notifications.realtime.publish import MULTICAST_THRESHOLD, Event, live_groups, process_local, publish
 from notifications.realtime.wire import MULTICAST_GROUP
@@ -71,13 +72,16 @@ def _push_created(notifications: list[Any], alike: bool = False) -> None:
     # A notification lost to a Redis outage comes back by the heartbeat's
     # sync, so a failed push is not retried.
     if shared is not None:
-        publish(_created_events(shared, notifications), retry=False)
+        publish(_created_events(protocol.fitted(shared, conf.max_frame_bytes), notifications), retry=False)
         return
     notifications = _connected_only(notifications)
     if not notifications:
         return
     counts = selectors.badges(user_ids={n.recipient_id for n in notifications})
-    payloads = selectors.notification_payloads(notifications, alike=alike)
+    limit = conf.max_frame_bytes
+    payloads = [
+        protocol.fitted(payload, limit) for payload in selectors.notification_payloads(notifications, alike=alike)
+    ]
     groups = selectors.groups_of([selectors.row_of(n) for n in notifications])
     events = [
         _frame_event(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifications.realtime.frames import frame_id
+from notifications.realtime.frames import encoded_size, frame_id, item_budget
 from notifications.realtime.wire import ErrorCode, FrameError
 
 VERSION = 1
@@ -71,8 +71,13 @@ def hello(
     return _with_unseen(frame, unseen_count)
 
 
-def announcement(*, payload: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "announcement", "announcement": payload}
+def announcement(*, payload: dict[str, Any], counted: bool = False) -> dict[str, Any]:
+    """``counted``: one of the hello's announcements that did not fit in it,
+    already in the hello's counts."""
+    frame: dict[str, Any] = {"type": "announcement", "announcement": payload}
+    if counted:
+        frame["counted"] = True
+    return frame
 
 
 def dismissed(*, announcement_id: int, unread_count: int, unseen_count: int | None = None) -> dict[str, Any]:
@@ -95,13 +100,68 @@ def notification(
     return _with_unseen(frame, unseen_count)
 
 
+# A notification too big for one frame travels as these keys, each text cut
+# to STUB_TEXT characters, and ``"truncated": true``; the client fetches the
+# whole object over HTTP (``get`` on the frames endpoint, docs/protocol.md).
+STUB_KEYS = (
+    "id",
+    "slug",
+    "level",
+    "unread",
+    "verb",
+    "timestamp",
+    "public",
+    "deleted",
+    "emailed",
+    "actor",
+    "target",
+    "action_object",
+)
+STUB_TEXT = 200
+
+
+def fitted(payload: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """``payload``, or its stub when it would take more than an item's share
+    of a frame of ``max_bytes`` (a 50 KiB description, say)."""
+    if encoded_size(payload) <= item_budget(max_bytes):
+        return payload
+    stub = {
+        key: (value[:STUB_TEXT] if isinstance(value, str) else value)
+        for key in STUB_KEYS
+        if (value := payload.get(key)) is not None
+    }
+    stub["truncated"] = True
+    return stub
+
+
+def item(*, payload: dict[str, Any]) -> dict[str, Any]:
+    """The answer to ``get``: a whole notification, with its ``group``."""
+    return {"type": "item", "notification": payload}
+
+
 def seen(*, up_to: int, unseen_count: int) -> dict[str, Any]:
     """The user had everything up to ``up_to`` in view, in some tab."""
     return {"type": "seen", "up_to": up_to, "unseen_count": unseen_count}
 
 
-def sync(*, notifications: list[dict[str, Any]], complete: bool, last_id: int | None) -> dict[str, Any]:
-    return {"type": "sync", "notifications": notifications, "complete": complete, "last_id": last_id}
+def sync(
+    *,
+    notifications: list[dict[str, Any]],
+    complete: bool,
+    last_id: int | None,
+    recent: list[int] | None = None,
+    more: bool = False,
+) -> dict[str, Any]:
+    """``recent``: the ids at or below the cursor created within the overlap
+    window (a late commit among them may be missing). ``more``: the page was
+    cut to fit one frame; the client syncs again after the highest id it
+    now has."""
+    frame = {"type": "sync", "notifications": notifications, "complete": complete, "last_id": last_id}
+    if recent is not None:
+        frame["recent"] = recent
+    if more:
+        frame["more"] = True
+    return frame
 
 
 def changed(kind: str, *, ids: list[int] | None, unread_count: int, unseen_count: int | None = None) -> dict[str, Any]:

@@ -7,9 +7,10 @@ the change is pushed to the user's other tabs.
 
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.utils.encoding import iri_to_uri
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,10 +18,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.generic import ListView, TemplateView
 
-from notifications import selectors, services
+from notifications import protocol, selectors, services
 from notifications.conf import conf
+from notifications.consumers import NotificationConsumer
 from notifications.helpers import get_notification_list, get_num_to_fetch, invalidate_unread_count_cache
+from notifications.realtime import http as realtime_http
 from notifications.realtime.frames import MAX_ID
+from notifications.realtime.hub import get_hub
+from notifications.realtime.wire import ErrorCode
 from notifications.utils import SLUG_OFFSET, slug2id
 
 
@@ -210,3 +215,48 @@ def announcement_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
     except services.AnnouncementNotFound:
         raise Http404("No such announcement.") from None
     return _redirect_next(request, "notifications:all")
+
+
+# When the WebSocket cannot open -------------------------------------------------------
+
+
+@never_cache
+async def events(request: HttpRequest) -> HttpResponse:
+    """The socket's frames as Server-Sent Events: what the bell listens to
+    when its WebSocket cannot open (docs/protocol.md, "Without a WebSocket").
+    503 without a channel layer: the client then polls ``frames``."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return JsonResponse({"type": "error", "code": "not_logged_in"}, status=401)
+    try:
+        await get_hub()
+    except RuntimeError as exc:  # no CHANNEL_LAYERS
+        return JsonResponse({"type": "error", "code": "unavailable", "message": str(exc)}, status=503)
+    response = StreamingHttpResponse(realtime_http.event_stream(NotificationConsumer, request, user))
+    response["Content-Type"] = "text/event-stream"
+    # nginx would hold the stream in its buffer.
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+@never_cache
+@require_POST
+async def frames(request: HttpRequest) -> JsonResponse:
+    """One client frame, as the socket takes it (and ``get``, the whole of a
+    stubbed notification), answered with the frames the socket would send
+    back and the user's current ``heartbeat``: writes, syncs, and polling
+    when there is no event stream."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return JsonResponse([{"type": "error", "code": "not_logged_in"}], status=401, safe=False)
+    if len(request.body) > conf.max_frame_bytes:
+        return JsonResponse([{"type": "error", "code": "too_large"}], status=413, safe=False)
+    try:
+        text = request.body.decode()
+    except UnicodeDecodeError:
+        return JsonResponse([{"type": "error", "code": ErrorCode.BAD_JSON}], status=400, safe=False)
+    answered = await realtime_http.answer(NotificationConsumer, request, user, text)
+    snapshots = await database_sync_to_async(selectors.heartbeat_snapshots)(user_ids=[user.pk])
+    answered.append(protocol.heartbeat(**snapshots[user.pk]))
+    limited = any(f.get("type") == "error" and f.get("code") == ErrorCode.RATE_LIMITED for f in answered)
+    return JsonResponse(answered, status=429 if limited else 200, safe=False)

@@ -293,3 +293,55 @@ def unexpected_tracebacks(log: str, allowed: tuple[str, ...] = ()) -> list[str]:
             previous = line
     texts = ["\n".join(group) for group in groups]
     return [text for text in texts if not any(name in text for name in allowed)]
+
+
+class EventStream:
+    """A Server-Sent Events client on a raw connection: the frames of
+    ``/notifications/api/events/`` as the browser's EventSource reads them."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, status: int, headers: dict):
+        self.reader, self.writer, self.status, self.headers = reader, writer, status, headers
+
+    @classmethod
+    async def open(cls, server: Daphne | str, path: str, cookie: str | None = None) -> EventStream:
+        url = urllib.parse.urlsplit(server.url if isinstance(server, Daphne) else server)
+        reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        lines = [f"GET {path} HTTP/1.1", f"Host: {url.netloc}", "Accept: text/event-stream"]
+        if cookie:
+            lines.append(f"Cookie: {cookie}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        status = int((await asyncio.wait_for(reader.readline(), 10)).split()[1])
+        headers = {}
+        while line := (await asyncio.wait_for(reader.readline(), 10)).decode().strip():
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return cls(reader, writer, status, headers)
+
+    async def _line(self) -> str:
+        # The body is chunked (HTTP/1.1): chunk sizes are lines of hex digits.
+        while True:
+            line = (await self.reader.readline()).decode()
+            if not line:
+                raise ConnectionError("the event stream ended")
+            text = line.rstrip("\r\n")
+            if self.headers.get("transfer-encoding") == "chunked" and re.fullmatch(r"[0-9a-fA-F]+", text):
+                continue
+            return text
+
+    async def frame(self, kind: str | None = None, timeout: float = 5, skip: tuple[str, ...] = ("heartbeat",)) -> dict:
+        """The next frame (of ``kind``, if given), as Socket.frame."""
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await self._line()
+                if not line.startswith("data: "):
+                    continue
+                data = json.loads(line[len("data: ") :])
+                if data["type"] in skip and data["type"] != kind:
+                    continue
+                if kind is not None and data["type"] != kind:
+                    raise AssertionError(f"expected {kind}, got {data}")
+                return data
+
+    async def close(self) -> None:
+        self.writer.close()

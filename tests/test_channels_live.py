@@ -15,7 +15,7 @@ from notifications.models import Delivery, SocketPresence
 from notifications.signals import notify
 from tests import factories
 
-pytestmark = [pytest.mark.daphne, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.daphne, pytest.mark.django_db(transaction=True)]
 
 
 async def wait_until(condition, timeout: float = 15.0) -> None:
@@ -25,6 +25,7 @@ async def wait_until(condition, timeout: float = 15.0) -> None:
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.redis
 async def test_the_fallback_emails_the_user_who_was_away_and_not_those_whose_tab_was_open(
     daphne, ws_client, smtp, redis_layer, settings
 ):
@@ -70,6 +71,7 @@ async def test_the_fallback_emails_the_user_who_was_away_and_not_those_whose_tab
     await tabs["here"].close()
 
 
+@pytest.mark.redis
 async def test_an_smtp_server_that_hangs_never_holds_up_a_socket(daphne, ws_client, redis_layer):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -101,3 +103,44 @@ async def test_an_smtp_server_that_hangs_never_holds_up_a_socket(daphne, ws_clie
     for connection in accepted:
         connection.close()
     listener.close()
+
+
+@pytest.mark.parametrize("layer", ["memory", "redis"])
+async def test_a_tab_open_for_less_than_a_heartbeat_counts_as_present(
+    daphne, ws_client, smtp, layer, request, settings
+):
+    """One user's tab opens and closes between two presence rounds, another
+    user's opens just before the fallback is due and stays: neither is
+    emailed. On the in-memory layer no one can be asked who is connected."""
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {
+        **settings.DJANGO_NOTIFICATIONS_CONFIG,
+        "CHANNELS": ["email"],
+        "FALLBACK_DELAY_SECONDS": 4,
+    }
+    make = sync_to_async(factories.user)
+    brief, staying, away, bob = (
+        await make("brief", email="brief@example.com"),
+        await make("staying", email="staying@example.com"),
+        await make("away", email="away@example.com"),
+        await make("bob"),
+    )
+    server = await asyncio.to_thread(
+        daphne,
+        redis_url=request.getfixturevalue("redis_layer") if layer == "redis" else None,
+        NOTIFICATIONS_CHANNELS="email",
+        NOTIFICATIONS_FALLBACK_DELAY_SECONDS="4",
+        NOTIFICATIONS_DELIVER_SECONDS="1",
+        EMAIL_HOST=smtp.host,
+        EMAIL_PORT=str(smtp.port),
+    )
+    await sync_to_async(notify.send)(bob, recipient=[brief, staying, away], verb="commented on")
+    tab = await ws_client(server, brief)
+    await tab.frame("hello")
+    await tab.close()  # long before the 25 s presence round
+    await asyncio.sleep(2)
+    staying_tab = await ws_client(server, staying)
+    await staying_tab.frame("hello")
+    await wait_until(lambda: not Delivery.objects.filter(state__in=["pending", "sending"]).exists())
+    [message] = smtp.wait_for(1)
+    assert message["To"] == "away@example.com"
+    await staying_tab.close()

@@ -19,7 +19,38 @@ def test_the_demo_settings_pass(settings):
 def test_missing_channel_layers_is_only_a_warning(settings):
     del settings.CHANNEL_LAYERS
     messages = [m for m in checks.run_checks() if m.id == "notifications.W001"]
-    assert messages and messages[0].level == checks.WARNING and "polls" in messages[0].hint
+    assert messages and messages[0].level == checks.WARNING and "polls" in messages[0].msg
+
+
+def test_sqlite_without_what_concurrent_writers_need_is_a_warning(settings):
+    startproject = {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}
+    settings.DATABASES = {**settings.DATABASES, "other": startproject}
+    [message] = [m for m in checks.run_checks() if m.id == "notifications.W016"]
+    assert "'other'" in message.msg and "database is locked" in message.msg
+    assert "IMMEDIATE" in message.hint and "journal_mode=WAL" in message.hint and "'timeout': 20" in message.hint
+    options = {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode = wal;"}
+    settings.DATABASES = {**settings.DATABASES, "other": {**startproject, "OPTIONS": options}}
+    assert "notifications.W016" not in ids()
+
+
+def test_a_site_without_the_notifications_urls_is_an_error(settings):
+    settings.ROOT_URLCONF = "tests.chatonly.urls"
+    [message] = [m for m in checks.run_checks() if m.id == "notifications.E017"]
+    assert "namespace='notifications'" in message.hint
+    settings.ROOT_URLCONF = "project.urls"
+    assert "notifications.E017" not in ids()
+
+
+def test_static_files_no_one_serves_with_debug_off_are_a_warning(settings):
+    settings.DEBUG = False
+    settings.STATIC_ROOT = None
+    [message] = [m for m in checks.run_checks() if m.id == "notifications.W018"]
+    assert "404" in message.msg and "STATIC_ROOT" in message.hint
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "whitenoise.middleware.WhiteNoiseMiddleware"]
+    assert "notifications.W018" not in ids()
+    settings.STATIC_ROOT = "/srv/static"
+    settings.DEBUG = True
+    assert "notifications.W018" not in ids()
 
 
 def test_an_unusable_backend_is_an_error(settings):

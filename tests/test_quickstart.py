@@ -208,3 +208,33 @@ async def test_the_quickstart_as_written_gives_a_live_site(variant, installed, t
             server.terminate()
             server.wait(timeout=10)
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_the_readme_block_works_pasted_into_a_startproject_site(installed, tmp_path):
+    """README.md's short block, each part at the end of its file of a fresh
+    `startproject` site: the site checks without errors and renders the bell."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "PYTHONPATH", "DATABASE_URL"}}
+    env["PATH"] = f"{installed}{os.pathsep}{env['PATH']}"
+    run(str(installed / "django-admin"), "startproject", "mysite", cwd=tmp_path, env=env)
+    site = tmp_path / "mysite"
+    readme = (ROOT / "README.md").read_text()
+    [block] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "# settings.py" in b]
+    parts = re.split(r"^# (settings\.py|urls\.py|asgi\.py)[^\n]*\n", block, flags=re.M)[1:]
+    assert [name for name in parts[::2]] == ["settings.py", "urls.py", "asgi.py"]
+    for name, text in zip(parts[::2], parts[1::2], strict=True):
+        target = site / "mysite" / name
+        target.write_text(target.read_text() + "\n" + text)
+    python = str(installed / "python")
+    run(python, "manage.py", "migrate", cwd=site, env=env)
+    checks = subprocess.run(
+        [python, "manage.py", "check", "--fail-level", "ERROR"], cwd=site, env=env, capture_output=True, text=True
+    )
+    assert checks.returncode == 0, checks.stdout + checks.stderr
+    render = (
+        "from django.contrib.auth.models import User; from django.template import engines;"
+        "from django.test import RequestFactory; import mysite.asgi;"
+        "request = RequestFactory().get('/'); request.user = User.objects.create_user('ann');"
+        "print(engines['django'].from_string('{% load notifications_tags %}{% notifications_bell %}')"
+        ".render({'user': request.user}, request))"
+    )
+    assert "data-notifications-bell" in run(python, "manage.py", "shell", "-c", render, cwd=site, env=env)

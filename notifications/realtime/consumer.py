@@ -45,6 +45,15 @@ __all__ = [
 logger = logging.getLogger("notifications.realtime")
 
 
+_logged: set[str] = set()
+
+
+def _log_once(message: str) -> None:
+    if message not in _logged:
+        _logged.add(message)
+        logger.warning(message)
+
+
 class RealtimeConsumer(AsyncWebsocketConsumer):
     """Auth, limits, validation and hub membership for a JSON socket."""
 
@@ -125,7 +134,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if refusal is not None:
             await self.close_with(*refusal)
             return
-        self.hub = await get_hub()
+        try:
+            self.hub = await get_hub()
+        except RuntimeError:  # no channel layer
+            _log_once("no channel layer is configured: WebSockets close with 4503 (set CHANNEL_LAYERS)")
+            await self.close_with(CloseCode.UNAVAILABLE, "unavailable")
+            return
         # scope["user"] is a lazy object: every attribute read goes through
         # it, which was 10% of an idle server's CPU in keep_sockets_alive.
         self.user_id = self.user.pk
@@ -246,12 +260,25 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def send_now(self, frame: dict[str, Any]) -> None:
         """Send ahead of frames held since joining: the `hello` snapshot, `closing`."""
-        if not self.closed:
-            await self.send(text_data=encode(frame))
+        text = encode(frame)
+        if not self.closed and self.fits(text):
+            await self.send(text_data=text)
+
+    def fits(self, text: str) -> bool:
+        """Whether a frame fits the server's message limit (MAX_FRAME_BYTES,
+        the same as daphne's --websocket-max-message-size). autobahn fails a
+        frame over it; the apps cut what they send to fit (a sync page, a
+        notification's stub), so one that does not is logged and skipped:
+        the heartbeat and sync bring the client what it lacks."""
+        limit = self.socket_limits.max_frame_bytes
+        if len(text) * 4 <= limit or len(text.encode()) <= limit:
+            return True
+        logger.warning("skipped a %s-byte frame over MAX_FRAME_BYTES (%s): %.80s", len(text.encode()), limit, text)
+        return False
 
     async def send_encoded(self, text: str) -> None:
         """Write an already-encoded frame; the hub calls this for broadcasts."""
-        if self.closed:
+        if self.closed or not self.fits(text):
             return
         if getattr(self, "held_frames", None) is not None:
             self.held_frames.append(text)

@@ -21,6 +21,36 @@ def decode(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
+# What a frame needs besides its one variable-size part (a notification, a
+# page of items): its type, counts, ids, a group object.
+ENVELOPE_BYTES = 1024
+
+
+def item_budget(max_bytes: int) -> int:
+    """The most one item of a page (a notification, a chat message) may take:
+    half of a frame, less room for what travels with it (its group), so a
+    page always has room for the first item after what it must replay."""
+    return (max_bytes - ENVELOPE_BYTES) // 2 - ENVELOPE_BYTES
+
+
+def encoded_size(value: Any) -> int:
+    """Bytes of ``value`` as JSON on the wire."""
+    return len(orjson.dumps(value))
+
+
+def fitting(items: list[Any], budget: int) -> int:
+    """How many of ``items``, from the first, fit in ``budget`` bytes as a
+    JSON list: a page of a frame that a server's message limit must hold.
+    autobahn applies daphne's --websocket-max-message-size to what the
+    server sends too, and fails a frame over it."""
+    used = 2
+    for count, item in enumerate(items):
+        used += encoded_size(item) + 1
+        if used > budget:
+            return count
+    return len(items)
+
+
 # The largest id a client frame may carry: a database's signed 64-bit key.
 MAX_ID = 2**63 - 1
 

@@ -21,6 +21,9 @@ class CloseCode:
     # For a server that refuses to send 1009 from the application (daphne
     # without realtime.daphne_compat applied).
     TOO_LARGE_FALLBACK = 4409
+    # No channel layer (CHANNEL_LAYERS unset): nothing can be pushed. The
+    # bundled client goes on over HTTP.
+    UNAVAILABLE = 4503
 
 
 class ErrorCode:

@@ -26,6 +26,7 @@ from notifications.selectors.groups import (
 from notifications.selectors.notifications import (
     API_EXCLUDED_FIELDS,
     cached_unread_count,
+    notification_item,
     notification_list,
     notification_list_items,
     notification_payload,
@@ -80,6 +81,7 @@ __all__ = [
     "hello_snapshots",
     "in_audience",
     "newest_activity",
+    "notification_item",
     "notification_list",
     "notification_list_items",
     "notification_payload",

@@ -17,7 +17,9 @@ from django.db.models.fields.files import FieldFile
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from notifications import protocol
 from notifications.conf import conf
+from notifications.realtime.frames import ENVELOPE_BYTES, encoded_size, fitting
 from notifications.registry import apply_queryset_filters, derive_cache_key
 from notifications.selectors.prepared import PreparedQuery
 from notifications.swappable import load_notification_model
@@ -262,14 +264,18 @@ def notification_list(*, user: Any, unread_only: bool, limit: int, request: Any 
     return list(with_related(queryset)[:limit])
 
 
-def notifications_after(*, user: Any, after: int | None, limit: int) -> dict[str, Any]:
-    """What a reconnecting client missed, in id order, bounded by ``limit``.
+def notifications_after(*, user: Any, after: int | None, limit: int, max_bytes: int | None = None) -> dict[str, Any]:
+    """What a reconnecting client missed: the user's notifications above
+    ``after``, in id order, bounded by ``limit`` and, with ``max_bytes``, by
+    what one frame may hold (``more``: the client syncs again from the
+    highest id it then has). A notification too big for a frame on its own
+    is its stub (protocol.fitted).
 
     Ids are allocated at insert but transactions commit in any order, so an
     id below the client's cursor can become visible after the cursor moved
-    past it. The replay therefore also includes the user's notifications at
-    or below the cursor that were created in the last SYNC_OVERLAP_SECONDS;
-    the client drops the ones it already has by id.
+    past it. ``recent`` therefore lists the ids at or below ``after`` created
+    in the last SYNC_OVERLAP_SECONDS; a client that lacks one of them syncs
+    again from just below it.
     """
     Notification = load_notification_model()
     mine = notifications_of(user=user)
@@ -283,19 +289,34 @@ def notifications_after(*, user: Any, after: int | None, limit: int) -> dict[str
     page = list(with_related(fresh.order_by("id"))[: limit + 1])
     complete = len(page) <= limit
     page = page[:limit]
-    if after is not None:
-        overlap_since: datetime = timezone.now() - timedelta(seconds=conf.sync_overlap_seconds)
-        late = mine.filter(id__lte=after, timestamp__gte=overlap_since).order_by("id")
-        page = sorted([*with_related(late)[:limit], *page], key=lambda n: n.id)
     # groups builds on this module, so it is imported here, not at the top.
     from notifications.selectors.groups import groups_of, row_of
 
     groups = groups_of([row_of(n) for n in page])
-    return {
-        "notifications": [{**notification_payload(n), "group": groups[n.pk]} for n in page],
-        "complete": complete,
-        "last_id": last_id,
-    }
+    payloads = [notification_payload(n) for n in page]
+    if max_bytes is not None:
+        payloads = [protocol.fitted(payload, max_bytes) for payload in payloads]
+    items = [{**payload, "group": groups[n.pk]} for n, payload in zip(page, payloads, strict=True)]
+    result: dict[str, Any] = {"notifications": items, "complete": complete, "last_id": last_id}
+    if after is not None:
+        overlap_since: datetime = timezone.now() - timedelta(seconds=conf.sync_overlap_seconds)
+        late = mine.filter(id__lte=after, timestamp__gte=overlap_since).order_by("-id")
+        result["recent"] = sorted(late.values_list("id", flat=True)[:limit])
+    if max_bytes is not None and encoded_size(result) > max_bytes - ENVELOPE_BYTES:
+        result["notifications"] = items[: fitting(items, max_bytes - ENVELOPE_BYTES - encoded_size(result["recent"]))]
+        result["more"] = True
+    return result
+
+
+def notification_item(*, user: Any, notification_id: int) -> dict[str, Any] | None:
+    """One of the user's notifications as frames carry it, whole, with its
+    ``group``; None if it is not theirs."""
+    found = list(with_related(notifications_of(user=user).filter(id=notification_id)))
+    if not found:
+        return None
+    from notifications.selectors.groups import groups_of, row_of
+
+    return {**notification_payload(found[0]), "group": groups_of([row_of(found[0])])[found[0].pk]}
 
 
 def recent_ids(*, user: Any) -> list[int]:

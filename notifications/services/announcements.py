@@ -34,9 +34,14 @@ class AnnouncementNotFound(Exception):
     """Not an announcement this user can see (or no such announcement)."""
 
 
+# An announcement travels in one frame, which a server's message limit bounds.
+MAX_BODY_LENGTH = 3000
+
+
 def announcement_errors(
     *,
     title: str,
+    body: str = "",
     level: str,
     audience: str,
     groups: list[Any],
@@ -49,6 +54,8 @@ def announcement_errors(
     errors: dict[str, str] = {}
     if not title.strip():
         errors["title"] = "An announcement needs a title."
+    if len(body) > MAX_BODY_LENGTH:
+        errors["body"] = f"The body is at most {MAX_BODY_LENGTH:,} characters; link to a page for more."
     if level not in AbstractNotification.LEVELS.values:
         errors["level"] = f"level must be one of {', '.join(AbstractNotification.LEVELS.values)}."
     if audience not in Audience.values:
@@ -86,6 +93,7 @@ def announcement_create(
     groups = list(groups)
     errors = announcement_errors(
         title=title,
+        body=body,
         level=level,
         audience=audience,
         groups=groups,

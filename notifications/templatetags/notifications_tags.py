@@ -147,6 +147,8 @@ def notifications_bell(context: Any, fetch: int = 8) -> dict[str, Any]:
         "fetch": fetch,
         "csrf_token": get_token(request) if request is not None else "",
         "websocket_url": conf.websocket_url,
+        # Without a WebSocket or an event stream, how often the bell asks.
+        "poll_seconds": min(15, conf.heartbeat_seconds),
     }
 
 

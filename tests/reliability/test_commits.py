@@ -75,5 +75,9 @@ async def test_a_late_commit_below_the_cursor_still_reaches_a_reconnecting_clien
     await socket.frame("hello")
     await socket.send({"type": "sync", "after": early.id})
     replay = await socket.frame("sync")
+    # The client lacks one of the recent ids below its cursor: it syncs from just below it.
+    assert replay["notifications"] == [] and ids["late"] in replay["recent"]
+    await socket.send({"type": "sync", "after": ids["late"] - 1})
+    replay = await socket.frame("sync")
     assert ids["late"] in [n["id"] for n in replay["notifications"]]
     await socket.close()

@@ -56,7 +56,15 @@ class Bell {
     this.fetchCount = Number(root.dataset.fetch || 8);
     const lastId = root.dataset.lastId === "" ? null : Number(root.dataset.lastId);
     const seen = (root.dataset.seenIds || "").split(",").filter(Boolean).map(Number);
-    this.client = new NotificationsClient({ url: root.dataset.wsUrl, lastId, seen });
+    this.client = new NotificationsClient({
+      url: root.dataset.wsUrl,
+      lastId,
+      seen,
+      eventsUrl: root.dataset.eventsUrl,
+      framesUrl: root.dataset.framesUrl,
+      csrfToken: root.dataset.csrfToken,
+      pollSeconds: Number(root.dataset.pollSeconds || 15),
+    });
     this.items = new Map(); // entry key -> <li>
     this.keyOf = new Map(); // notification id -> entry key
 
@@ -78,6 +86,7 @@ class Bell {
     this.client.addEventListener("notifications:reload", () => this.load());
     this.client.addEventListener("notifications:status", (e) => {
       this.root.dataset.connected = e.detail.connected ? "true" : "false";
+      if (e.detail.connected) this.root.dataset.transport = e.detail.transport || "socket";
     });
     this.setBadge(Number(root.dataset.badgeCount || 0));
     this.load();

@@ -21,16 +21,49 @@
 //
 // The socket underneath (URL, reconnects with backoff, final close codes) is
 // RealtimeSocket in socket.js, which chat's client shares.
+//
+// Without a WebSocket (a proxy that strips Upgrade, a server without the
+// routes): given `eventsUrl` and `framesUrl` (the bell gives both), after two
+// sockets in a row close before their first frame the client takes the same
+// frames as Server-Sent Events from `eventsUrl` and POSTs its own frames to
+// `framesUrl`; if the event stream cannot open either (no channel layer), it
+// POSTs a ping every `pollSeconds` and syncs from the heartbeat each answer
+// ends with. Every `socketRetryMs` it tries the WebSocket again, and goes
+// back to it once one says hello. A notification too big for one frame
+// arrives as a stub (`truncated`); with `framesUrl` the client fetches the
+// whole of it before announcing it.
 
 import { RealtimeSocket } from "./socket.js";
 
 const SEEN_LIMIT = 2000;
+const FALLBACK_AFTER_FAILURES = 2;
 
 export class NotificationsClient extends RealtimeSocket {
   // `seen`: ids the page already shows, so a sync that replays them (see
   // "Out-of-order commits" in docs/protocol.md) does not announce them again.
-  constructor({ url = "/ws/notifications/", lastId = null, seen = [], maxBackoff = 30000 } = {}) {
+  constructor({
+    url = "/ws/notifications/",
+    lastId = null,
+    seen = [],
+    maxBackoff = 30000,
+    eventsUrl = null,
+    framesUrl = null,
+    csrfToken = "",
+    pollSeconds = 15,
+    socketRetryMs = 60000,
+  } = {}) {
     super(url, { maxBackoff });
+    this.eventsUrl = eventsUrl;
+    this.framesUrl = framesUrl;
+    this.csrfToken = csrfToken;
+    this.pollSeconds = pollSeconds;
+    this.socketRetryMs = socketRetryMs;
+    // "socket", or without one "events" (SSE) or "poll".
+    this.transport = "socket";
+    this.failures = 0;
+    this.spoke = false;
+    this.events = null;
+    this.poller = null;
     this.lastId = lastId;
     this.unreadCount = null;
     this.unseenCount = null;
@@ -44,8 +77,101 @@ export class NotificationsClient extends RealtimeSocket {
   stop(reason = "stopped") {
     this.stopped = true;
     clearTimeout(this.watchdog);
+    clearTimeout(this.retry);
+    this.leaveFallback();
     if (this.socket) this.socket.close(1000);
     this.emit("notifications:status", { connected: false, stopped: true, reason });
+  }
+
+  // Frames go over the socket, or POSTed without one.
+  send(frame) {
+    if (this.transport === "socket") return super.send(frame);
+    this.post(frame);
+    return true;
+  }
+
+  connect() {
+    this.spoke = false;
+    super.connect();
+  }
+
+  // Without a socket, the next attempt is a probe after socketRetryMs.
+  reconnectLater() {
+    if (this.transport === "socket") {
+      super.reconnectLater();
+      return;
+    }
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      if (!this.stopped) this.connect();
+    }, this.socketRetryMs);
+  }
+
+  async post(frame) {
+    if (!this.framesUrl) return [];
+    try {
+      const response = await fetch(this.framesUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": this.csrfToken },
+        body: JSON.stringify(frame),
+      });
+      if (response.status === 401) {
+        this.stop("not_logged_in");
+        return [];
+      }
+      const frames = await response.json();
+      for (const answer of frames) this.onFrame(answer);
+      return frames;
+    } catch {
+      return []; // offline: the next poll, event or socket catches up
+    }
+  }
+
+  fallBack() {
+    if (this.stopped || this.transport !== "socket") return;
+    if (this.eventsUrl && typeof EventSource !== "undefined") {
+      this.transport = "events";
+      const events = new EventSource(this.eventsUrl, { withCredentials: true });
+      this.events = events;
+      events.addEventListener("message", (event) => {
+        if (events !== this.events) return;
+        let frame;
+        try {
+          frame = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        this.onFrame(frame);
+      });
+      events.addEventListener("error", () => {
+        // CLOSED: the stream answered but not with events (503 without a
+        // channel layer, 401); otherwise EventSource reconnects by itself.
+        if (events === this.events && events.readyState === EventSource.CLOSED) this.startPolling();
+      });
+    } else {
+      this.startPolling();
+    }
+  }
+
+  startPolling() {
+    if (this.events) this.events.close();
+    this.events = null;
+    if (!this.framesUrl) return;
+    this.transport = "poll";
+    clearInterval(this.poller);
+    this.poller = setInterval(() => this.post({ type: "ping" }), this.pollSeconds * 1000);
+    this.post({ type: "ping" });
+    this.emit("notifications:status", { connected: true, stopped: false, transport: "poll" });
+  }
+
+  leaveFallback() {
+    if (this.events) this.events.close();
+    this.events = null;
+    clearInterval(this.poller);
+    this.poller = null;
+    this.transport = "socket";
   }
 
   markRead(id) { return this.send({ type: "mark_read", id }); }
@@ -62,6 +188,7 @@ export class NotificationsClient extends RealtimeSocket {
   // misses two heartbeats.
   armWatchdog() {
     clearTimeout(this.watchdog);
+    if (this.transport !== "socket") return;
     this.watchdog = setTimeout(() => {
       if (this.socket) this.socket.close(4000);
     }, this.heartbeatSeconds * 2500);
@@ -69,8 +196,22 @@ export class NotificationsClient extends RealtimeSocket {
 
   onClose(event, stopped) {
     clearTimeout(this.watchdog);
+    if (this.transport !== "socket") return; // a probe that failed: the fallback goes on
+    this.failures = this.spoke ? 0 : this.failures + 1;
     this.emit("notifications:status", { connected: false, stopped: false, code: event.code });
     if (stopped) this.emit("notifications:status", { connected: false, stopped: true, code: event.code });
+    else if (this.failures >= FALLBACK_AFTER_FAILURES) this.fallBack();
+  }
+
+  // A frame on the WebSocket while another transport runs: the probe worked.
+  onSocketFrame(frame) {
+    // A `closing` alone (4503: no channel layer) is no sign the socket works.
+    if (frame.type !== "closing") this.spoke = true;
+    if (this.transport !== "socket" && frame.type === "hello") {
+      this.leaveFallback();
+      this.failures = 0;
+    }
+    this.onFrame(frame);
   }
 
   onFrame(frame) {
@@ -82,7 +223,7 @@ export class NotificationsClient extends RealtimeSocket {
         if (frame.server_time) this.clockSkew = Date.parse(frame.server_time) - Date.now();
         this.setCount(frame.unread_count, frame.unseen_count);
         for (const a of frame.announcements || []) this.receiveAnnouncement(a, false);
-        this.emit("notifications:status", { connected: true, stopped: false });
+        this.emit("notifications:status", { connected: true, stopped: false, transport: this.transport });
         if (this.lastId !== null) {
           this.send({ type: "sync", after: this.lastId });
         } else {
@@ -107,17 +248,34 @@ export class NotificationsClient extends RealtimeSocket {
         this.emit("notifications:seen", { up_to: frame.up_to, unseen_count: frame.unseen_count });
         break;
       }
-      case "sync":
+      case "sync": {
         for (const item of frame.notifications) this.receive(item);
+        // Ids below the cursor that committed late, and that this client lacks.
+        const missing = (frame.recent || []).filter((id) => !this.seen.has(id));
         if (!frame.complete) {
           // Too much was missed (or the server's data was reset): start over
           // from the server's newest id and let the page reload its lists.
           this.lastId = frame.last_id;
           this.emit("notifications:reload", {});
+        } else if (frame.more) {
+          // The page was cut to fit one frame: the rest follows from here.
+          this.send({ type: "sync", after: this.lastId });
+        } else if (missing.length) {
+          this.send({ type: "sync", after: Math.min(...missing) - 1 });
         }
         break;
+      }
+      case "item":
+        this.emit("notifications:received", frame.notification);
+        break;
       case "announcement":
-        this.receiveAnnouncement(frame.announcement, true);
+        // `counted`: one of hello's, sent apart; hello's counts include it.
+        this.receiveAnnouncement(frame.announcement, !frame.counted);
+        break;
+      case "closing":
+        if (this.transport === "events" && ["not_logged_in", "logged_out", "deactivated", "password_changed", "session_ended", "forbidden"].includes(frame.reason)) {
+          this.stop(frame.reason);
+        }
         break;
       case "dismissed":
         this.announcements.delete(frame.announcement);
@@ -162,6 +320,14 @@ export class NotificationsClient extends RealtimeSocket {
     this.seen.add(notification.id);
     if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value);
     if (this.lastId === null || notification.id > this.lastId) this.lastId = notification.id;
+    if (notification.truncated && this.framesUrl) {
+      // Too big for one frame: the answer to `get` is announced instead (an
+      // `item` frame), or the stub if it cannot be had.
+      this.post({ type: "get", id: notification.id }).then((frames) => {
+        if (!frames.some((f) => f.type === "item")) this.emit("notifications:received", notification);
+      });
+      return;
+    }
     this.emit("notifications:received", notification);
   }
 

@@ -55,7 +55,7 @@ export class RealtimeSocket extends EventTarget {
       } catch {
         return;
       }
-      this.onFrame(frame);
+      this.onSocketFrame(frame);
     });
     socket.addEventListener("close", (event) => {
       if (socket !== this.socket) return;
@@ -82,6 +82,12 @@ export class RealtimeSocket extends EventTarget {
   }
 
   onOpen() {}
+
+  // A frame from the WebSocket; a subclass with another transport beside it
+  // tells the two apart here.
+  onSocketFrame(frame) {
+    this.onFrame(frame);
+  }
 
   onFrame(frame) {}
 
