@@ -10,6 +10,7 @@ urlpatterns = [
     path("unread/", views.UnreadNotificationsList.as_view(), name="unread"),
     path("groups/", views.GroupedNotificationsList.as_view(), name="groups"),
     path("groups/unread/", views.UnreadGroupedNotificationsList.as_view(), name="unread_groups"),
+    path("groups/<int:slug>/", views.GroupRowsList.as_view(), name="group"),
     path("mark-all-as-read/", views.mark_all_as_read, name="mark_all_as_read"),
     path("mark-as-read/<int:slug>/", views.mark_as_read, name="mark_as_read"),
     path("mark-group-as-read/<int:slug>/", views.mark_group_as_read, name="mark_group_as_read"),

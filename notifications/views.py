@@ -93,6 +93,24 @@ class UnreadGroupedNotificationsList(GroupedNotificationsList):
     unread_only = True
 
 
+class GroupRowsList(LoginRequiredMixin, TemplateView):
+    """One entry of the grouped inbox opened: the rows "bob and 3 others
+    commented on Design doc" stands for, newest first, each with its own
+    actions."""
+
+    template_name = "notifications/group_rows.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        slug = kwargs["slug"]
+        rows = selectors.group_rows(user=self.request.user, notification_id=slug2id(slug)) if slug <= MAX_ID else None
+        notifications = list(selectors.with_related(rows.order_by("-timestamp", "-id"))) if rows is not None else []
+        if not notifications:
+            raise Http404("No such notification.")
+        context.update(notifications=notifications, slug_offset=SLUG_OFFSET)
+        return context
+
+
 class AllNotificationsList(NotificationViewList):
     pass
 

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 from django import template
 from django.db.models import Max
 from django.middleware.csrf import get_token
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
+from django.utils.translation import gettext
 
 from notifications import selectors
 from notifications.conf import Badge, conf
@@ -47,6 +51,16 @@ def notifications_unread(context: Any) -> Any:
     if not user:
         return ""
     return selectors.cached_unread_count(user=user, request=context.get("request"))
+
+
+@register.filter
+def ago(value: Any) -> str:
+    """"just now" within a minute, else "5 minutes ago" (Django's timesince)."""
+    if value is None:
+        return ""
+    if timezone.now() - value < timedelta(minutes=1):
+        return gettext("just now")
+    return gettext("%(since)s ago") % {"since": timesince(value)}
 
 
 @register.filter

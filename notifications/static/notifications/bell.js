@@ -111,11 +111,18 @@ class Bell {
     if (open) this.client.markSeen(this.client.lastId);
   }
 
-  // The dropdown hangs from the bell's right edge; a bell near the left edge
-  // of the window would push it off-screen, so it then hangs from the left.
+  // The dropdown hangs from the bell's right edge, moved sideways as far as
+  // it must to stay in the window wherever the bell sits (the left edge, the
+  // middle of a phone's header).
   placeDropdown() {
-    this.dropdown.classList.remove("nf-dropdown-start");
-    if (this.dropdown.getBoundingClientRect().left < 0) this.dropdown.classList.add("nf-dropdown-start");
+    this.dropdown.style.transform = "";
+    const margin = 8;
+    const box = this.dropdown.getBoundingClientRect();
+    const width = document.documentElement.clientWidth;
+    let shift = 0;
+    if (box.right > width - margin) shift = width - margin - box.right;
+    if (box.left + shift < margin) shift = margin - box.left;
+    if (shift) this.dropdown.style.transform = `translateX(${Math.round(shift)}px)`;
   }
 
   close() {

@@ -50,7 +50,14 @@ function render(n) {
   const body = element("div", "nf-notice-body");
   body.append(element("p", "nf-notice-title", grouped ? describeEntry(n) : describeEntry({ ...n, group: null })));
   if (n.description && !several) body.append(element("p", "nf-notice-description", n.description));
-  body.append(element("p", "nf-notice-time", "just now"));
+  const time = element("p", "nf-notice-time", "just now");
+  if (several && inbox.dataset.groupUrl) {
+    // Open the group: the rows it stands for (notifications:group).
+    const open = element("a", "nf-group-open", `Show all ${n.group.count}`);
+    open.href = inbox.dataset.groupUrl.replace(/\/0\/$/, `/${n.id + slugOffset}/`);
+    time.append(" · ", open);
+  }
+  body.append(time);
   item.append(body, element("div", "nf-notice-actions"));
   actions(item, n.unread);
   return item;
