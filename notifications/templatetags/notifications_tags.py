@@ -55,7 +55,7 @@ def notifications_unread(context: Any) -> Any:
 
 @register.filter
 def ago(value: Any) -> str:
-    """"just now" within a minute, else "5 minutes ago" (Django's timesince)."""
+    """ "just now" within a minute, else "5 minutes ago" (Django's timesince)."""
     if value is None:
         return ""
     if timezone.now() - value < timedelta(minutes=1):
