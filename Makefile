@@ -64,6 +64,7 @@ test-matrix: $(VENV)/.test-deps
 ## non-zero if a target is missed.
 bench: $(VENV)/.test-deps
 	-$(BIN)/python bench/fanout.py --users 1000 5000 --processes 1 2 --rounds 5
+	-$(BIN)/python bench/sse.py --users 2000 --processes 2 --rounds 3
 	-$(BIN)/python bench/chat.py --members 200 --senders 50 --rate 10 --seconds 20 --processes 2
 	-$(BIN)/python bench/personal.py --users 2000 --processes 2 --rate 200 --seconds 10
 	-$(BIN)/python bench/personal.py --users 10000 --processes 2 --rate 200 --seconds 10 --runs 5
@@ -82,6 +83,7 @@ bench: $(VENV)/.test-deps
 ## A few seconds per scenario at 1,000 users; fails if a frame was lost. CI runs it as a smoke test.
 bench-quick: $(VENV)/.test-deps
 	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/fanout.py --users 1000 --processes 1 --rounds 2
+	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/sse.py --users 200 --processes 2 --rounds 1 --no-memory
 	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/chat.py --members 200 --senders 50 --rate 10 --seconds 5 --processes 2
 	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/personal.py --users 1000 --processes 2 --rate 100 --seconds 3
 	BENCH_RESULTS=bench/results/quick $(BIN)/python bench/bulk.py --users 2000 --connected 500 --processes 2 --rounds 1

@@ -204,6 +204,61 @@ def fanout(rows: list[dict]) -> Section:
     )
 
 
+def sse(row: dict) -> Section:
+    websocket, events = row["websocket"], row["sse"]
+    lines = [
+        [
+            name,
+            row["users"],
+            row["processes"],
+            r["p50"],
+            r["p99"],
+            r["max"],
+            r["missing"],
+            f"{times(r['p50'], websocket['p50'])} / {times(r['p99'], websocket['p99'])}",
+        ]
+        for name, r in (("WebSocket", websocket), ("SSE", events))
+    ]
+    lost = events["missing"] + websocket["missing"]
+    within = (events["p99"] or float("inf")) <= 2 * (websocket["p99"] or 0)
+    per_round = ", ".join(times(s["p99"], w["p99"]) for s, w in zip(events["rounds"], websocket["rounds"], strict=True))
+    broadcasts = "one announcement" if row["broadcasts"] == 1 else f"{row['broadcasts']} announcements"
+    about = (
+        f"The fan-out above to {row['users']:,} users over {row['processes']} processes, over the bell's fallback "
+        "instead of a socket: `GET /notifications/api/events/`, read as an EventSource reads it "
+        f"(`bench/sse_clients.py`). Each of {row['rounds']} rounds connects the users over one transport, times "
+        f"{broadcasts}, closes them and does the same over the other, the first swapped each round; the table "
+        f"pools the rounds (p99 SSE / WebSocket per round: {per_round})."
+    )
+    if "memory" in row:
+        streams, sockets = row["memory"]["sse"], row["memory"]["websocket"]
+        about += (
+            f" On fresh servers an open stream added {' / '.join(map(str, streams['kib_per_client']))} KiB of RSS "
+            f"per process, a socket {' / '.join(map(str, sockets['kib_per_client']))}; with the clients open the "
+            f"processes ran {' / '.join(map(str, streams['threads']))} threads over SSE, "
+            f"{' / '.join(map(str, sockets['threads']))} over WebSockets."
+        )
+    # The command goes in the text, not a block of its own: the page has a
+    # line budget (tests/test_docs.py).
+    about += f" `python bench/sse.py --users {row['users']} --processes {row['processes']} --rounds {row['rounds']}`."
+    return Section(
+        "Fan-out over Server-Sent Events",
+        about,
+        "",
+        table(
+            ["transport", "clients", "processes", "p50 ms", "p99 ms", "max ms", "lost", "p50 / p99 vs WebSocket"],
+            lines,
+        ),
+        [
+            (
+                "SSE fan-out p99 within 2x of WebSockets', nothing lost",
+                f"{times(events['p99'], websocket['p99'])}, {lost} lost",
+                within and lost == 0,
+            ),
+        ],
+    )
+
+
 def chat(row: dict) -> Section:
     raw, ours = row["raw"], row["ours"]
     lines = [
@@ -544,6 +599,7 @@ def idle(row: dict) -> Section:
 
 SCENARIOS: dict[str, Callable[..., Section]] = {
     "fanout": fanout,
+    "sse": sse,
     "personal": personal,
     "personal-runs": personal_runs,
     "bulk": bulk,

@@ -10,7 +10,8 @@ In the site's ``asgi.py``::
     application = get_asgi_application()
 
 HTTP goes to Django (with static files served while ``DEBUG`` is on, as
-``runserver`` does); WebSockets go to the package's routes (``chat``'s too
+``runserver`` does; the bell's event stream, its fallback without a
+WebSocket, is served beside Django); WebSockets go to the package's routes (``chat``'s too
 when it is installed, and the site's own ``websocket_urlpatterns``) behind
 the session auth and an origin check against ``ALLOWED_HOSTS``. The auth
 is Channels' ``AuthMiddlewareStack`` with the users of handshakes that arrive
@@ -25,9 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlparse
 
 from channels.security.websocket import OriginValidator as BaseOriginValidator
+
+from notifications.realtime.origin import handshake_origin_allowed
 
 Scope = dict[str, Any]
 
@@ -58,6 +60,13 @@ def get_asgi_application(*, websocket_urlpatterns: Sequence[Any] = (), freeze_gc
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
         http = ASGIStaticFilesHandler(http)
+    # The bell's fallback without a WebSocket, served here rather than by the
+    # Django view of the same URL, which would hold a thread per open stream.
+    from notifications.consumers import NotificationConsumer
+    from notifications.realtime.http import EventsRoute, EventStreams
+
+    streams = CookieMiddleware(SessionMiddleware(AuthMiddleware(EventStreams(NotificationConsumer))))
+    http = EventsRoute(http, streams, "notifications:events")
     application = ProtocolTypeRouter(
         {
             "http": http,
@@ -74,8 +83,11 @@ def get_asgi_application(*, websocket_urlpatterns: Sequence[Any] = (), freeze_gc
 
 
 class OriginValidator(BaseOriginValidator):
-    """Channels' origin validator (channels 4.3), whose denial refuses the
-    handshake and returns.
+    """The WebSocket origin check, as Django's CSRF origin check decides it
+    (realtime.origin): the page's scheme, host and port must be the
+    request's own, or one of CSRF_TRUSTED_ORIGINS. A Channels
+    ``OriginValidator`` (check notifications.W006 finds it as one), whose
+    denial refuses the handshake and returns.
 
     Channels denies with ``WebsocketDenier``, a consumer that first opens a
     channel-layer inbox. On channels-redis, cancelling that inbox's pending
@@ -84,30 +96,17 @@ class OriginValidator(BaseOriginValidator):
     long to shut down and was killed", once per refused handshake: a flood of
     warnings under an attack. A refusal needs no inbox."""
 
+    def __init__(self, application: Any):
+        super().__init__(application, allowed_origins=[])
+
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
-        if scope["type"] == "websocket" and not self.valid_origin(_origin(scope)):
+        if scope["type"] == "websocket" and not handshake_origin_allowed(scope):
             await receive()  # websocket.connect
             await send({"type": "websocket.close"})  # before accept: HTTP 403
             return None
-        return await super().__call__(scope, receive, send)
-
-
-def _origin(scope: Scope) -> Any:
-    """The parsed Origin header, or None, as Channels' validator reads it."""
-    for name, value in scope.get("headers", []):
-        if name == b"origin":
-            try:
-                return urlparse(value.decode("latin1"))
-            except UnicodeDecodeError:
-                return None
-    return None
+        return await self.application(scope, receive, send)
 
 
 def allowed_hosts_origin_validator(application: Any) -> OriginValidator:
-    """Channels' ``AllowedHostsOriginValidator``, with the denial above."""
-    from django.conf import settings
-
-    allowed_hosts = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed_hosts:
-        allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
-    return OriginValidator(application, allowed_hosts)
+    """The origin check around ``application`` (OriginValidator)."""
+    return OriginValidator(application)

@@ -243,7 +243,7 @@ async def events(request: HttpRequest) -> HttpResponse:
     """The socket's frames as Server-Sent Events: what the bell listens to
     when its WebSocket cannot open (docs/protocol.md, "Without a WebSocket").
     503 without a channel layer: the client then polls ``frames``."""
-    user = await request.auser()
+    user = await realtime_http.request_user(request)
     if not user.is_authenticated:
         return JsonResponse({"type": "error", "code": "not_logged_in"}, status=401)
     try:

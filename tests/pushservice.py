@@ -55,6 +55,10 @@ class PushService:
     received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)  # paths answered 410
+    # A path answered with a redirect to this URL, as a hostile endpoint would.
+    redirects: dict[str, str] = field(default_factory=dict)
+    # Bytes appended to every answer's body.
+    padding: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def subscribe(self, name: str) -> Browser:
@@ -76,9 +80,15 @@ class PushService:
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(endpoint))
         assert claims["aud"] == origin and claims["sub"] == self.subject and claims["exp"] > time.time()
 
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def handle(self, path: str, headers: Any, body: bytes) -> int:
         if path in self.gone:
             return 410
+        if path in self.redirects:
+            return 307
         browser = self.browsers.get(path)
         if browser is None:
             return 404
@@ -103,8 +113,11 @@ def start_push_service(vapid: dict[str, str]) -> tuple[PushService, ThreadingHTT
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             status = service.handle(self.path, self.headers, body)
             self.send_response(status)
-            self.send_header("Content-Length", "0")
+            if status == 307:
+                self.send_header("Location", service.redirects[self.path])
+            self.send_header("Content-Length", str(service.padding))
             self.end_headers()
+            self.wfile.write(b"x" * service.padding)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -63,7 +63,11 @@ DJANGO_NOTIFICATIONS_CONFIG = {
     "FALLBACK_DELAY_SECONDS": float(os.environ.get("NOTIFICATIONS_FALLBACK_DELAY_SECONDS", "600")),
     "CHANNELS": [c for c in os.environ.get("NOTIFICATIONS_CHANNELS", "").split(",") if c],
     "SITE_URL": "http://testserver",
-    "WEBPUSH": VAPID,
+    # A test's own push service (tests/pushservice.py) is an origin it lists.
+    "WEBPUSH": {
+        **VAPID,
+        "PUSH_SERVICES": [o for o in os.environ.get("NOTIFICATIONS_PUSH_SERVICES", "").split(",") if o],
+    },
 }
 
 CHAT_CONFIG = {

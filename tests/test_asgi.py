@@ -4,13 +4,12 @@ site's ASGI application."""
 import pytest
 from asgiref.testing import ApplicationCommunicator
 from channels.routing import URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 from channels.testing import WebsocketCommunicator
 from django.template import Context, Template
 from django.test import RequestFactory
 from django.urls import path
 
-from notifications.asgi import allowed_hosts_origin_validator, get_asgi_application
+from notifications.asgi import get_asgi_application
 from notifications.consumers import NotificationConsumer
 from tests import factories
 
@@ -55,12 +54,57 @@ def test_the_package_routes_and_the_sites_own_are_served(settings):
     assert _websocket_paths(get_asgi_application()) == ["ws/notifications/"]
 
 
-@pytest.mark.parametrize("debug", [True, False])
-@pytest.mark.parametrize("hosts", [[], ["example.com", ".example.org"]])
-def test_the_origin_validator_allows_what_channels_allows(settings, debug, hosts):
-    """It mirrors channels' AllowedHostsOriginValidator, with another denial."""
-    settings.DEBUG, settings.ALLOWED_HOSTS = debug, hosts
-    assert allowed_hosts_origin_validator(None).allowed_origins == AllowedHostsOriginValidator(None).allowed_origins
+def _scope(origin, host="example.com", scheme="wss", **headers):
+    pairs = [(b"host", host.encode())] + ([(b"origin", origin.encode())] if origin else [])
+    pairs += [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]
+    return {"type": "websocket", "scheme": scheme, "headers": pairs, "server": ("10.0.0.2", 8001)}
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://example.com", True),
+        ("http://example.com", False),  # another scheme
+        ("https://example.com:8443", False),  # another port
+        ("https://evil.example", False),
+        ("null", False),
+        (None, False),
+        ("https://trusted.example.net", True),  # CSRF_TRUSTED_ORIGINS
+        ("https://eu.example.org", True),  # CSRF_TRUSTED_ORIGINS' https://*.example.org
+        ("http://eu.example.org", False),
+    ],
+)
+def test_the_origin_check_is_djangos_csrf_origin_check(settings, origin, allowed):
+    from notifications.realtime.origin import handshake_origin_allowed
+
+    settings.ALLOWED_HOSTS = ["example.com"]
+    settings.CSRF_TRUSTED_ORIGINS = ["https://trusted.example.net", "https://*.example.org"]
+    assert handshake_origin_allowed(_scope(origin)) is allowed
+
+
+def test_behind_a_tls_proxy_the_origin_check_takes_the_forwarded_scheme_and_host(settings):
+    """daphne behind nginx sees ws:// and nginx's Host: Django's own
+    settings for a proxy (SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST)
+    make the request's origin the browser's, as they do for forms."""
+    from notifications.realtime.origin import handshake_origin_allowed
+
+    settings.ALLOWED_HOSTS = ["example.com"]
+    forwarded = _scope("https://example.com", scheme="ws", x_forwarded_proto="https")
+    assert not handshake_origin_allowed(forwarded)
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert handshake_origin_allowed(forwarded)
+    upstream = _scope(
+        "https://example.com",
+        host="daphne:8001",
+        scheme="ws",
+        x_forwarded_proto="https",
+        x_forwarded_host="example.com",
+    )
+    assert not handshake_origin_allowed(upstream)
+    settings.USE_X_FORWARDED_HOST = True
+    assert handshake_origin_allowed(upstream)
+    # A Host that ALLOWED_HOSTS does not list is refused, whatever the Origin.
+    assert not handshake_origin_allowed(_scope("https://evil.example", host="evil.example"))
 
 
 @pytest.mark.django_db(transaction=True)

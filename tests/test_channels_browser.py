@@ -119,16 +119,17 @@ def test_the_bell_subscribes_to_push_alerts_and_a_push_reaches_that_subscription
 
     alice, bob = factories.user("alice"), factories.user("bob")
     vapid = generate_vapid_keys("mailto:admin@example.com")
+    service, push_server = start_push_service(vapid)
     settings.DJANGO_NOTIFICATIONS_CONFIG = {
         **settings.DJANGO_NOTIFICATIONS_CONFIG,
         "CHANNELS": ["webpush"],
-        "WEBPUSH": vapid,
+        "WEBPUSH": {**vapid, "PUSH_SERVICES": [service.origin]},
     }
-    service, push_server = start_push_service(vapid)
     try:
         browser = service.subscribe("chromium")
         subscription = {"endpoint": browser.endpoint, "expirationTime": None, "keys": browser.keys}
         server = daphne(
+            NOTIFICATIONS_PUSH_SERVICES=service.origin,
             NOTIFICATIONS_CHANNELS="webpush",
             VAPID_PUBLIC_KEY=vapid["VAPID_PUBLIC_KEY"],
             VAPID_PRIVATE_KEY=vapid["VAPID_PRIVATE_KEY"],

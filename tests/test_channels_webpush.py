@@ -19,8 +19,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def push(settings):
     vapid = generate_vapid_keys("mailto:admin@example.com")
-    settings.DJANGO_NOTIFICATIONS_CONFIG = {"CHANNELS": ["webpush"], "WEBPUSH": vapid, "SITE_URL": "http://testserver"}
     service, server = start_push_service(vapid)
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {
+        "CHANNELS": ["webpush"],
+        "WEBPUSH": {**vapid, "PUSH_SERVICES": [service.origin]},
+        "SITE_URL": "http://testserver",
+    }
     yield service
     server.shutdown()
     server.server_close()
@@ -84,14 +88,14 @@ def test_the_subscription_endpoint_and_the_service_worker(client, alice, push):
     assert client.get("/notifications/api/push-subscription/").status_code == 401
     client.force_login(alice)
     assert client.get("/notifications/api/push-subscription/").json() == {"public_key": push.vapid_public_key}
-    subscription = {"endpoint": "https://push.example.com/v1/abc", "keys": {"p256dh": "p", "auth": "a"}}
+    subscription = {"endpoint": "https://fcm.googleapis.com/fcm/send/v1/abc", "keys": {"p256dh": "p", "auth": "a"}}
     body = json.dumps(subscription)
     saved = client.post("/notifications/api/push-subscription/", body, content_type="application/json")
     assert saved.status_code == 201 and PushSubscription.objects.get().user == alice
     bad = client.post(
         "/notifications/api/push-subscription/", '{"endpoint": "ftp://x"}', content_type="application/json"
     )
-    assert bad.status_code == 400 and "PushSubscription" in bad.json()["error"]
+    assert bad.status_code == 400 and "over https" in bad.json()["error"]
     assert client.delete("/notifications/api/push-subscription/", body, content_type="application/json").json() == {
         "subscribed": False
     }
@@ -105,11 +109,11 @@ def test_the_subscription_endpoint_and_the_service_worker(client, alice, push):
 @pytest.mark.parametrize(
     "subscription",
     [
-        {"endpoint": "https://push.example.com/" + "x" * 1000, "keys": {"p256dh": "p", "auth": "a"}},
-        {"endpoint": "https://push.example.com/v1/abc", "keys": {"p256dh": "p" * 201, "auth": "a"}},
-        {"endpoint": "https://push.example.com/v1/abc", "keys": {"p256dh": "p", "auth": ["a"]}},
-        {"endpoint": "https://push.example.com/v1/abc", "keys": {"p256dh": "", "auth": "a"}},
-        {"endpoint": "https://push.example.com/v1/abc", "keys": "p"},
+        {"endpoint": "https://fcm.googleapis.com/fcm/send/" + "x" * 1000, "keys": {"p256dh": "p", "auth": "a"}},
+        {"endpoint": "https://fcm.googleapis.com/fcm/send/v1/abc", "keys": {"p256dh": "p" * 201, "auth": "a"}},
+        {"endpoint": "https://fcm.googleapis.com/fcm/send/v1/abc", "keys": {"p256dh": "p", "auth": ["a"]}},
+        {"endpoint": "https://fcm.googleapis.com/fcm/send/v1/abc", "keys": {"p256dh": "", "auth": "a"}},
+        {"endpoint": "https://fcm.googleapis.com/fcm/send/v1/abc", "keys": "p"},
     ],
 )
 def test_a_subscription_that_cannot_be_stored_is_a_clear_400(client, alice, push, subscription):

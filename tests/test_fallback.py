@@ -95,8 +95,15 @@ def test_get_gives_the_whole_of_a_notification_too_big_for_a_frame(alice, bob):
 
 
 @pytest.mark.daphne
-async def test_an_event_stream_says_hello_and_carries_what_another_process_sends(daphne):
-    server = await asyncio.to_thread(daphne, application="tests.stock_asgi:application")
+@pytest.mark.parametrize(
+    "application",
+    ["tests.stock_asgi:application", "tests.django_asgi:application"],
+    ids=["package-asgi", "startproject-asgi"],
+)
+async def test_an_event_stream_says_hello_and_carries_what_another_process_sends(daphne, application):
+    """Served beside Django by the package's application, or by the view
+    under Django's own (startproject's asgi.py, where no WebSocket opens)."""
+    server = await asyncio.to_thread(daphne, application=application)
     alice = await sync_to_async(factories.user)("alice")
     cookie = await sync_to_async(session_cookie)(alice)
     stream = await EventStream.open(server, "/notifications/api/events/", cookie)

@@ -23,6 +23,7 @@ from notifications.outbound import registry
 from notifications.outbound.base import Outgoing, Skip
 from notifications.outbound.constants import DIGESTS, ChannelName, Frequency, Rule, State
 from notifications.outbound.models import ChannelPreference, Delivery, PushSubscription, SocketPresence
+from notifications.outbound.push_endpoints import MAX_SUBSCRIPTIONS_PER_USER, check_endpoint
 from notifications.outbound.selectors import frequencies_of, users_last_seen
 from notifications.swappable import load_notification_model
 
@@ -385,10 +386,27 @@ def preference_set(*, user: Any, category: str, channel: str, frequency: str) ->
     return preference
 
 
+class SubscriptionTaken(Exception):
+    """The endpoint is another user's subscription, with other keys."""
+
+
 def push_subscription_save(*, user: Any, endpoint: str, p256dh: str, auth: str) -> PushSubscription:
-    subscription, _ = PushSubscription.objects.update_or_create(
-        endpoint=endpoint, defaults={"user_id": user.pk, "p256dh": p256dh, "auth": auth}
-    )
+    """Store the user's browser's push subscription. An endpoint already
+    stored for another user moves to this one only with the same keys (a
+    shared browser, signed in as someone else): knowing an endpoint is not
+    owning it. Past MAX_SUBSCRIPTIONS_PER_USER the user's oldest goes."""
+    check_endpoint(endpoint)
+    with transaction.atomic():
+        existing = PushSubscription.objects.select_for_update().filter(endpoint=endpoint).first()
+        if existing is not None and existing.user_id != user.pk and (existing.p256dh, existing.auth) != (p256dh, auth):
+            raise SubscriptionTaken(endpoint)
+        subscription, _ = PushSubscription.objects.update_or_create(
+            endpoint=endpoint, defaults={"user_id": user.pk, "p256dh": p256dh, "auth": auth}
+        )
+        kept = PushSubscription.objects.filter(user_id=user.pk).order_by("-created_at", "-pk")
+        stale = list(kept.values_list("pk", flat=True)[MAX_SUBSCRIPTIONS_PER_USER:])
+        if stale:
+            PushSubscription.objects.filter(pk__in=stale).delete()
     return subscription
 
 

@@ -19,6 +19,7 @@ from notifications.conf import conf
 from notifications.outbound import registry, services
 from notifications.outbound.constants import Frequency
 from notifications.outbound.models import PushSubscription
+from notifications.outbound.push_endpoints import RefusedEndpoint, check_endpoint
 from notifications.outbound.selectors import preferences_of
 from notifications.outbound.unsubscribe import BadToken, read_token
 
@@ -140,15 +141,14 @@ def push_subscription(request: HttpRequest) -> JsonResponse:
     try:
         body = json.loads(request.body or b"{}")
         endpoint = body["endpoint"]
-        if not isinstance(endpoint, str) or (not endpoint.startswith("https://") and not _insecure_ok(endpoint)):
-            raise ValueError("endpoint")
-        if len(endpoint) > PushSubscription._meta.get_field("endpoint").max_length:
+        if not isinstance(endpoint, str) or len(endpoint) > PushSubscription._meta.get_field("endpoint").max_length:
             raise ValueError("endpoint")
         if request.method == "DELETE":
             services.push_subscription_delete(endpoint=endpoint, user=request.user)
             return JsonResponse({"subscribed": False})
         if request.method != "POST":
             return JsonResponse({"error": "Use GET, POST or DELETE."}, status=405)
+        check_endpoint(endpoint)
         keys = body["keys"]
         p256dh, auth = keys["p256dh"], keys["auth"]
         for name, value in (("p256dh", p256dh), ("auth", auth)):
@@ -159,16 +159,12 @@ def push_subscription(request: HttpRequest) -> JsonResponse:
             ):
                 raise ValueError(name)
         services.push_subscription_save(user=request.user, endpoint=endpoint, p256dh=p256dh, auth=auth)
+    except RefusedEndpoint as exc:
+        return JsonResponse({"error": f"Not a push service's endpoint: {exc}."}, status=400)
+    except services.SubscriptionTaken:
+        return JsonResponse({"error": "This endpoint belongs to another subscription."}, status=409)
     except (ValueError, KeyError, TypeError):
         return JsonResponse(
             {"error": 'Send a PushSubscription: {"endpoint": "https://...", "keys": {...}}.'}, status=400
         )
     return JsonResponse({"subscribed": True}, status=201)
-
-
-def _insecure_ok(endpoint: str) -> bool:
-    """Push services speak HTTPS; a plain-HTTP endpoint on this machine is
-    accepted in DEBUG, for local testing."""
-    from django.conf import settings
-
-    return settings.DEBUG and endpoint.startswith(("http://127.0.0.1", "http://localhost"))

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from notifications.conf import conf
 from notifications.outbound.base import Channel, Outgoing, Skip
 from notifications.outbound.models import PushSubscription
+from notifications.outbound.push_endpoints import GuardedSession, RefusedEndpoint, check_endpoint
 
 GONE = {404, 410}
 # Seconds a push service keeps a message for an offline browser.
@@ -103,7 +104,6 @@ class WebPushChannel(Channel):
     async def _send_all(
         self, batch: list[Outgoing], by_user: dict[int, list[PushSubscription]]
     ) -> tuple[list[BaseException | None], list[str]]:
-        import aiohttp
         from pywebpush import WebPushException, webpush_async
 
         settings = conf.webpush
@@ -116,6 +116,14 @@ class WebPushChannel(Channel):
             data = json.dumps(payload(outgoing))
             delivered, errors = 0, []
             for subscription in subscriptions:
+                try:
+                    # Stored before endpoints were checked, or a push service
+                    # a site has since dropped from WEBPUSH["PUSH_SERVICES"].
+                    check_endpoint(subscription.endpoint)
+                except RefusedEndpoint as exc:
+                    gone.append(subscription.endpoint)
+                    errors.append(exc)
+                    continue
                 try:
                     await webpush_async(
                         subscription_info=subscription.info(),
@@ -141,6 +149,6 @@ class WebPushChannel(Channel):
                 return errors[0]
             return Skip("every push subscription of the recipient has expired")
 
-        async with aiohttp.ClientSession() as session:
+        async with GuardedSession() as session:
             results = await asyncio.gather(*(one(session, outgoing) for outgoing in batch))
         return list(results), gone

@@ -1,9 +1,13 @@
 """A realtime consumer over plain HTTP, for clients whose WebSocket cannot
 open (a proxy that strips ``Upgrade``, a server without the routes).
 
-- ``event_stream``: the consumer runs as it does for a socket (hub groups,
-  ``hello``, pushes, heartbeats, revocation), and each frame it sends is
-  one Server-Sent Event of the response.
+- ``EventStreams``: an ASGI application that runs the consumer as it runs
+  for a socket (hub groups, ``hello``, pushes, heartbeats, revocation), its
+  frames each one Server-Sent Event of the response; the package's
+  ``get_asgi_application`` routes the events URL to it, ahead of Django.
+- ``event_stream``: the same, as the body of a Django view's streaming
+  response, for a site whose ASGI application is Django's alone (or WSGI):
+  Django then holds a thread per open stream.
 - ``answer``: one client frame, POSTed, handled by the consumer's own
   ``handle_<type>`` with its validation and errors; the frames it sends
   back are the response. Writes then reach every tab of the user the way
@@ -17,6 +21,8 @@ drives, and imports no app.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -24,6 +30,7 @@ from typing import Any
 
 from .consumer import RealtimeConsumer
 from .frames import decode
+from .hub import get_hub
 from .socket_limit import TokenBucket
 
 logger = logging.getLogger("notifications.realtime")
@@ -50,6 +57,93 @@ def _scope(request: Any, user: Any, kind: str) -> dict[str, Any]:
     }
 
 
+HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache, no-store, must-revalidate, max-age=0"),
+    # nginx would hold the stream in its buffer.
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class EventStreams:
+    """The ASGI application of the events URL: ``consumer_class`` on an
+    HTTP connection, with no task, queue or thread of its own per stream.
+    The consumer's WebSocket messages become the response: its accept the
+    head, each frame an event, its close the end; the client going away is
+    its disconnect. Wrap it in the session auth, as the socket routes are."""
+
+    def __init__(self, consumer_class: type[RealtimeConsumer]):
+        self.application = consumer_class.as_asgi()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        user = scope.get("user")
+        if user is None or not user.is_authenticated:
+            await _json(send, 401, {"type": "error", "code": "not_logged_in"})
+            return
+        try:
+            await get_hub()
+        except RuntimeError as exc:  # no CHANNEL_LAYERS
+            await _json(send, 503, {"type": "error", "code": "unavailable", "message": str(exc)})
+            return
+        connecting = True
+
+        async def as_websocket_receive() -> dict[str, Any]:
+            nonlocal connecting
+            if connecting:
+                connecting = False
+                return {"type": "websocket.connect"}
+            while (await receive())["type"] != "http.disconnect":
+                pass  # a request body is not read
+            return {"type": "websocket.disconnect", "code": 1001}
+
+        async def as_response(message: dict[str, Any]) -> None:
+            kind = message["type"]
+            if kind == "websocket.accept":
+                await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+                await send({"type": "http.response.body", "body": OPENING.encode(), "more_body": True})
+            elif kind == "websocket.send" and message.get("text") is not None:
+                body = f"data: {message['text']}\n\n".encode()
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+            elif kind == "websocket.close":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        await self.application({**scope, "type": "websocket", "subprotocols": []}, as_websocket_receive, as_response)
+
+
+async def _json(send: Any, status: int, body: dict[str, Any]) -> None:
+    content = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+class EventsRoute:
+    """``http``: the events URL to ``streams``, everything else to ``django``.
+    The URL is reversed on the first request, once the URLconf is loaded."""
+
+    def __init__(self, django: Any, streams: Any, url_name: str):
+        self.django, self.streams, self.url_name = django, streams, url_name
+        self.path: str | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if self.path is None:
+            from django.urls import NoReverseMatch, reverse
+
+            try:
+                self.path = reverse(self.url_name)
+            except NoReverseMatch:
+                self.path = ""  # not included (check notifications.E017): Django answers
+        if scope["type"] == "http" and self.path and scope["path"] == self.path and scope["method"] == "GET":
+            return await self.streams(scope, receive, send)
+        return await self.django(scope, receive, send)
+
+
+async def request_user(request: Any) -> Any:
+    """``request.auser()``, outside the request's context (event_stream says
+    why): a stream then holds no thread or connection of its own."""
+    return await asyncio.create_task(request.auser(), context=contextvars.Context())
+
+
 async def event_stream(consumer_class: type[RealtimeConsumer], request: Any, user: Any) -> AsyncIterator[str]:
     """The frames a ``consumer_class`` socket of ``user`` would get, as
     ``text/event-stream`` lines, until the consumer closes or the client
@@ -65,7 +159,13 @@ async def event_stream(consumer_class: type[RealtimeConsumer], request: Any, use
             outgoing.put_nowait(_CLOSED)
 
     application = consumer_class.as_asgi()
-    task = asyncio.create_task(application(_scope(request, user, "websocket"), incoming.get, send))
+    # Run outside the request's context: there Django gives each request a
+    # thread of its own (and that thread a database connection of its own)
+    # for the consumer's sync calls, which an open stream would hold. Out of
+    # it they share the process's one sync thread, as sockets' consumers do.
+    task = asyncio.create_task(
+        application(_scope(request, user, "websocket"), incoming.get, send), context=contextvars.Context()
+    )
     task.add_done_callback(lambda _: outgoing.put_nowait(_CLOSED))
     try:
         yield OPENING

@@ -29,6 +29,10 @@ async def test_a_foreign_origin_is_refused_with_403_by_real_daphne(daphne, ws_cl
             None,
             "http://localhost.evil.example",
             "http://127.0.0.1.evil.example",
+            # The same host on another port or scheme is another site.
+            "http://127.0.0.1:9999",
+            f"https://127.0.0.1:{server.port}",
+            "http://localhost",
         ]:
             with pytest.raises(websockets.InvalidStatus) as refused:
                 await ws_client(server, origin=origin, path=path)
@@ -37,6 +41,22 @@ async def test_a_foreign_origin_is_refused_with_403_by_real_daphne(daphne, ws_cl
     code, frames = await socket.closed()
     assert code == 4401
     assert frames == [{"type": "closing", "reason": "not_logged_in"}]
+
+
+@pytest.mark.redis
+async def test_a_trusted_origin_is_accepted_by_its_exact_scheme_and_host(daphne, ws_client):
+    """CSRF_TRUSTED_ORIGINS (one list for forms and sockets) lets a page of
+    another origin in, by its exact scheme and host (tests/test_asgi.py has
+    a Host outside ALLOWED_HOSTS refused whatever the Origin says)."""
+    server = await asyncio.to_thread(
+        daphne, DJANGO_CSRF_TRUSTED_ORIGINS="https://app.example.com,https://*.example.org"
+    )
+    for origin in ("https://app.example.com", "https://eu.example.org"):
+        socket = await ws_client(server, origin=origin)
+        assert (await socket.closed())[0] == 4401  # accepted (anonymous)
+    for origin in ("http://app.example.com", "https://example.org.evil.example", "https://other.example.com"):
+        with pytest.raises(websockets.InvalidStatus):
+            await ws_client(server, origin=origin)
 
 
 @pytest.mark.redis
