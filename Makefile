@@ -20,12 +20,16 @@ $(VENV)/.test-deps: requirements.txt requirements-test.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
 
+# The demo's own secret key, made once on this machine (never committed).
+$(VENV)/secret_key: | $(BIN)/python
+	$(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
 ## Serve the demo on http://127.0.0.1:$(PORT) with SQLite and the in-memory layer.
-run: $(VENV)/.run-deps
+run: $(VENV)/.run-deps $(VENV)/secret_key
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
+	DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-$$(cat $(VENV)/secret_key)} $(BIN)/python manage.py seed_demo
 	@echo "Serving the demo on http://127.0.0.1:$(PORT)/ (alice, bob, carol, admin; password: demo)"
-	$(BIN)/daphne $(DAPHNE_ARGS) project.asgi:application
+	DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-$$(cat $(VENV)/secret_key)} $(BIN)/daphne $(DAPHNE_ARGS) project.asgi:application
 
 ## The whole suite: first on SQLite with the in-memory layer, then on
 ## PostgreSQL with the Redis layer. Outside CI a missing service is skipped

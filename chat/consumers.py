@@ -5,6 +5,7 @@ these classes turn client frames into service and selector calls through
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 import weakref
@@ -23,6 +24,13 @@ from notifications.realtime.wire import CloseCode, ErrorCode, FrameError, wire_k
 # opening more tabs does not raise the limit. An entry lives while a socket
 # of that user holds it.
 _message_buckets: weakref.WeakValueDictionary[int, TokenBucket] = weakref.WeakValueDictionary()
+
+
+# How long a closed room socket still counts as present: a reconnect within
+# it announces neither the leave nor the join.
+LEAVE_GRACE_SECONDS = 2.0
+# The pending leaves, kept from the garbage collector until they run.
+_leaving: set[asyncio.Task[None]] = set()
 
 
 def _message_bucket(user_id: int) -> TokenBucket:
@@ -77,12 +85,21 @@ class RoomConsumer(ChatConsumer):
             await delivery.presence_changed(self.room.pk, protocol.joined(who=self.who))
 
     async def disconnect(self, code: int) -> None:
-        """The socket closed: leave the group, and say so if this was the
-        user's last socket in the room."""
+        """The socket closed: leave the group and, after LEAVE_GRACE_SECONDS,
+        say so if this was the user's last socket in the room. A tab that
+        reloads, or a client that reconnects in a loop, is back within the
+        grace: its presence entry is still there, so neither its return nor
+        its going is announced, and a room's members hear no join/leave churn."""
         await super().disconnect(code)
         connection, self.presence_connection = self.presence_connection, None
         if connection is None:
             return
+        leaving = asyncio.get_running_loop().create_task(self.leave_after_grace(connection))
+        _leaving.add(leaving)
+        leaving.add_done_callback(_leaving.discard)
+
+    async def leave_after_grace(self, connection: str) -> None:
+        await asyncio.sleep(LEAVE_GRACE_SECONDS)
         went = await database_sync_to_async(services.presence_leave)(connection=connection)
         if went is not None:
             await delivery.presence_changed(self.room.pk, protocol.left(who=self.who))

@@ -56,6 +56,11 @@ def get_asgi_application(*, websocket_urlpatterns: Sequence[Any] = (), freeze_gc
         from chat.routing import websocket_urlpatterns as chat_routes
 
         routes += chat_routes
+    from django.urls import re_path
+
+    from notifications.realtime.consumer import refuse_unknown_path
+
+    routes.append(re_path(r"", refuse_unknown_path))
     if settings.DEBUG and apps.is_installed("django.contrib.staticfiles"):
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 

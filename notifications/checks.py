@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Info, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from notifications.realtime.appconf import DOCS_URL, unknown_key_errors
@@ -431,6 +432,10 @@ def check_delivery_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]
     if type_errors is not None:
         return type_errors
     errors: list[Any] = []
+    try:
+        conf.delivery_limits  # noqa: B018  (validated as it is read)
+    except ImproperlyConfigured as exc:
+        errors.append(Error(str(exc), hint=f"See DELIVERY_LIMITS ({DOCS_CHANNELS}).", id="notifications.E027"))
     known = registry.known_channels()
     hint = f"Known channels: {', '.join(known)}; add your own in CHANNEL_CLASSES ({DOCS_CHANNELS})."
     for name in conf.channels:

@@ -51,6 +51,10 @@ DEFAULTS: dict[str, Any] = {
     "FALLBACK_DELAY_SECONDS": 600,
     "DELIVER_SECONDS": 10,
     "DELIVERY_BATCH_SIZE": 100,
+    # Email and Web Push messages one recipient gets, per channel and
+    # category ("*": any other), in a sliding window; past it they wait and
+    # go out together, as one message. Critical sends are never held.
+    "DELIVERY_LIMITS": {"*": {"count": 10, "seconds": 3600}},
     "DELIVERY_MAX_ATTEMPTS": 5,
     "DELIVERY_BACKOFF_SECONDS": 60,
     "DELIVERY_LEASE_SECONDS": 600,
@@ -215,6 +219,28 @@ class NotificationsConf(AppConf):
     @property
     def delivery_batch_size(self) -> int:
         return self._positive_int("DELIVERY_BATCH_SIZE")
+
+    @property
+    def delivery_limits(self) -> dict[str, tuple[int, int]]:
+        """Category (or "*") -> (messages, seconds)."""
+        value = self._get("DELIVERY_LIMITS")
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured(f"{SETTING}['DELIVERY_LIMITS'] must be a dict, not {value!r}.")
+        limits = {}
+        for category, limit in value.items():
+            count = limit.get("count") if isinstance(limit, dict) else None
+            seconds = limit.get("seconds") if isinstance(limit, dict) else None
+            if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in (count, seconds)):
+                raise ImproperlyConfigured(
+                    f"{SETTING}['DELIVERY_LIMITS'][{category!r}] must be "
+                    f'{{"count": <positive int>, "seconds": <positive int>}}, not {limit!r}.'
+                )
+            limits[category] = (count, seconds)
+        return limits
+
+    def delivery_limit(self, category: str) -> tuple[int, int] | None:
+        limits = self.delivery_limits
+        return limits.get(category, limits.get("*"))
 
     @property
     def delivery_max_attempts(self) -> int:

@@ -3,9 +3,11 @@
 from typing import Any
 
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 
 from notifications import selectors
 from notifications.conf import conf
+from notifications.realtime.origin import cross_site
 from notifications.registry import collect_invalidation_keys
 from notifications.selectors import object_url as get_object_url
 from notifications.services import notifications_set_unread
@@ -40,7 +42,13 @@ def get_num_to_fetch(request: Any) -> int:
 
 
 def get_notification_list(request: Any, method_name: str = "all") -> list[dict[str, Any]]:
-    """The JSON list items; ``?mark_as_read=`` marks the returned ones read."""
+    """The JSON list items; ``?mark_as_read=`` marks the returned ones read.
+
+    A GET that writes: only from the site's own pages. A browser sends the
+    session cookie on another site's top-level link too (``SameSite=Lax``),
+    so a cross-site request with ``mark_as_read`` is refused (403)."""
+    if request.GET.get("mark_as_read") and cross_site(request):
+        raise PermissionDenied("mark_as_read is refused for a request from another site.")
     notifications = selectors.notification_list(
         user=request.user,
         unread_only=method_name == "unread",

@@ -26,7 +26,10 @@ def env_bool(name: str, default: bool) -> bool:
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
+# Without DJANGO_SECRET_KEY (DEBUG only) the demo runs on a public key, and
+# then signs nothing it sends: no email, whose unsubscribe links it signs.
+FALLBACK_SECRET_KEY = not SECRET_KEY
+if FALLBACK_SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
     SECRET_KEY = "insecure-demo-key-only-for-debug"
@@ -146,6 +149,8 @@ if os.environ.get("EMAIL_HOST"):
     EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+if FALLBACK_SECRET_KEY:
+    EMAIL_BACKEND = "project.mail.RefusingEmailBackend"
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "notifications@localhost")
 
 # Web Push needs a VAPID key pair (docs/channels.md says how to make one).

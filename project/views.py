@@ -5,24 +5,38 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from notifications.ratelimit import allow
 from project import services
 from project.forms import TaskForm
 from project.models import Task
+
+# What one user may assign in a minute.
+TASKS_PER_MINUTE = 30
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     form = TaskForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        # Each task notifies its assignee: a burst of them is refused before
+        # it becomes a burst of notifications.
+        if not allow(f"tasks:{request.user.pk}", count=TASKS_PER_MINUTE, seconds=60):
+            messages.error(request, "You assigned too many tasks in the last minute; try again in a moment.")
+            return render(request, "project/home.html", {"form": form, "tasks": _tasks(request)}, status=429)
         task = services.task_create(
             created_by=request.user, assignee=form.cleaned_data["assignee"], title=form.cleaned_data["title"]
         )
         messages.success(request, f"Assigned “{task.title}” to {task.assignee}.")
         return redirect("home")
-    tasks = Task.objects.filter(Q(assignee=request.user) | Q(created_by=request.user)).select_related(
-        "assignee", "created_by"
-    )[:50]
-    return render(request, "project/home.html", {"form": form, "tasks": tasks})
+    return render(request, "project/home.html", {"form": form, "tasks": _tasks(request)})
+
+
+def _tasks(request: HttpRequest) -> list[Task]:
+    return list(
+        Task.objects.filter(Q(assignee=request.user) | Q(created_by=request.user)).select_related(
+            "assignee", "created_by"
+        )[:50]
+    )
 
 
 @require_POST

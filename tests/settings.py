@@ -3,6 +3,10 @@ so daphne subprocesses can open the same one, and fast password hashing."""
 
 import os
 
+# A key of the test run's own, before the demo's settings read it (without
+# one the demo sends no email) and for the server processes it starts.
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-" + "x" * 40)
+
 from notifications.realtime import redis_channel_layer
 from project.settings import *  # noqa: F403
 from project.settings import BASE_DIR, DATABASES, REDIS_HOSTS, VAPID

@@ -158,6 +158,26 @@ async def test_leaving_is_announced_when_the_last_tab_closes(people, general):
     await a.disconnect()
 
 
+async def test_a_user_reconnecting_in_a_loop_makes_no_presence_churn(people, general, monkeypatch):
+    """300 connect/close cycles: the room's members hear bob join once, and
+    leave once when he stays away past the grace."""
+    from chat import consumers
+
+    monkeypatch.setattr(consumers, "LEAVE_GRACE_SECONDS", 0.5)
+    alice, bob = people
+    a, _ = await joined(alice)
+    for _ in range(300):
+        b, _ = await joined(bob)
+        await b.disconnect()
+    heard = []
+    while not await a.receive_nothing(timeout=1.5):
+        data = await a.receive_json_from()
+        if data["type"] in ("join", "leave") and data["user"] == ref(bob):
+            heard.append(data["type"])
+    assert heard == ["join", "leave"]
+    await a.disconnect()
+
+
 async def test_read_moves_the_position(people, general):
     alice, bob = people
     a, _ = await joined(alice)

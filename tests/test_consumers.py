@@ -621,3 +621,20 @@ async def test_a_heartbeat_round_asks_the_database_in_chunks(people, monkeypatch
     assert asked == [2, 2, 1]
     for socket in sockets:
         await socket.disconnect()
+
+
+async def test_sync_tells_nothing_of_other_users_ids(people):
+    """A cursor past the user's own newest id gets the same answer wherever
+    it is, so no user can find the table's newest id by probing."""
+    alice, bob = people
+    [mine] = await send(bob, alice)
+    theirs = [(await send(alice, bob, verb=f"v{i}"))[0].id for i in range(5)]
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    answers = []
+    for after in range(mine.id + 1, theirs[-1] + 5):
+        await socket.send_json_to({"type": "sync", "after": after})
+        answers.append(await frame(socket, "sync"))
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0] == {"type": "sync", "notifications": [], "complete": False, "last_id": mine.id}
+    await socket.disconnect()

@@ -111,6 +111,19 @@ def test_a_missing_secret_key_is_an_error_when_debug_is_off():
     assert ok.stdout.strip() == "False ['example.com', 'www.example.com']"
 
 
+def test_on_its_public_fallback_key_the_demo_sends_no_email():
+    """Its unsubscribe links are signed with SECRET_KEY; the fallback is in
+    this repository for anyone to read."""
+    send = (
+        "import django; django.setup(); from django.core.mail import send_mail;"
+        "send_mail('s', 'b', None, ['x@example.com'])"
+    )
+    refused = run_python(send, DJANGO_SETTINGS_MODULE="project.settings", DJANGO_SECRET_KEY="")
+    assert refused.returncode != 0 and "set DJANGO_SECRET_KEY" in refused.stderr
+    sent = run_python(send, DJANGO_SETTINGS_MODULE="project.settings", DJANGO_SECRET_KEY="y" * 50)
+    assert sent.returncode == 0 and "Subject: s" in sent.stdout
+
+
 @pytest.mark.django_db
 def test_seed_demo_creates_the_demo_users_and_rooms_once(settings):
     from chat.models import Room

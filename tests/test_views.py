@@ -88,6 +88,34 @@ def test_api_excluded_fields_leave_keys_out_of_the_items(logged_in, alice, bob, 
     assert not set(excluded) & set(item) and "verb" in item
 
 
+@pytest.mark.parametrize(
+    ("headers", "marks"),
+    [
+        ({"HTTP_SEC_FETCH_SITE": "same-origin"}, True),  # the site's own fetch()
+        ({"HTTP_SEC_FETCH_SITE": "none"}, True),  # typed in the address bar
+        ({}, True),  # a script, or a browser that sends none of these
+        ({"HTTP_ORIGIN": "http://testserver"}, True),
+        ({"HTTP_REFERER": "http://testserver/notifications/"}, True),
+        ({"HTTP_SEC_FETCH_SITE": "cross-site"}, False),  # a link on another site
+        ({"HTTP_SEC_FETCH_SITE": "same-site"}, False),  # a sibling subdomain
+        ({"HTTP_ORIGIN": "https://evil.example"}, False),
+        ({"HTTP_ORIGIN": "null"}, False),
+        ({"HTTP_REFERER": "https://evil.example/page"}, False),
+        ({"HTTP_REFERER": "http://testserver:8080/"}, False),  # another port
+    ],
+)
+def test_mark_as_read_on_a_get_is_refused_from_another_site(logged_in, alice, bob, headers, marks):
+    notification = send(bob, alice)
+    url = reverse("notifications:live_unread_notification_list") + "?mark_as_read=true"
+    response = logged_in.get(url, **headers)
+    assert response.status_code == (200 if marks else 403)
+    notification.refresh_from_db()
+    assert notification.unread is not marks
+    # Without mark_as_read, reading the list is allowed from anywhere (CORS
+    # keeps another site from reading the answer).
+    assert logged_in.get(reverse("notifications:live_unread_notification_list"), **headers).status_code == 200
+
+
 def test_mark_as_read_query_parameter(logged_in, alice, bob):
     send(bob, alice)
     url = reverse("notifications:live_unread_notification_list") + "?mark_as_read=true"

@@ -36,6 +36,11 @@ class Frequency(models.TextChoices):
 
 DIGESTS = {Frequency.HOURLY: 3600, Frequency.DAILY: 24 * 3600}
 
+# A delivery's digest when it waited for the recipient's limit (DELIVERY_LIMITS)
+# and goes out with the others held with it, as one message.
+COALESCED = "coalesced"
+DIGEST_CHOICES = [*Frequency.choices, (COALESCED, _("Held by the limit"))]
+
 
 class State(models.TextChoices):
     PENDING = "pending", _("Pending")

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from notifications.outbound.constants import DEFAULT_CATEGORY, Frequency, State
+from notifications.outbound.constants import DEFAULT_CATEGORY, DIGEST_CHOICES, Frequency, State
 
 
 class Delivery(models.Model):
@@ -33,7 +33,7 @@ class Delivery(models.Model):
     due_at = models.DateTimeField(_("due at"), default=timezone.now)
     # Set when the recipient wants this category as a digest: the row then
     # waits for the end of the period and goes out with the others.
-    digest = models.CharField(_("digest"), max_length=20, choices=Frequency, blank=True, default="")
+    digest = models.CharField(_("digest"), max_length=20, choices=DIGEST_CHOICES, blank=True, default="")
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True, default="")
     claim = models.CharField(max_length=32, blank=True, default="", editable=False)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from notifications.conf import conf
 from notifications.outbound import registry
 from notifications.outbound.base import Outgoing, Skip
-from notifications.outbound.constants import DIGESTS, ChannelName, Frequency, Rule, State
+from notifications.outbound.constants import COALESCED, DIGESTS, ChannelName, Frequency, Rule, State
 from notifications.outbound.models import ChannelPreference, Delivery, PushSubscription, SocketPresence
 from notifications.outbound.push_endpoints import MAX_SUBSCRIPTIONS_PER_USER, check_endpoint
 from notifications.outbound.selectors import frequencies_of, users_last_seen
@@ -232,6 +232,7 @@ def deliveries_send(*, deliveries: list[Delivery], report: Report, now: datetime
     live = _live_now(waiting)
     singles: dict[str, list[Outgoing]] = defaultdict(list)
     digests: dict[tuple[str, int], Outgoing] = {}
+    sent_recently = _sent_recently(deliveries, now)
     for d in deliveries:
         frequency = Frequency.IMMEDIATE if d.critical else frequencies.get((d.recipient_id, d.category, d.channel))
         if not d.notification.unread:
@@ -246,6 +247,8 @@ def deliveries_send(*, deliveries: list[Delivery], report: Report, now: datetime
             _skip(d, "turned off in the recipient's preferences", report)
         elif frequency in DIGESTS and not d.digest and registry.get_channel(d.channel).supports_digest:
             _defer_to_digest(d, frequency, now, report)
+        elif not d.digest and not d.critical and _over_limit(d, sent_recently, now):
+            _coalesce(d, now, report)
         elif d.digest:
             key = (d.channel, d.recipient_id)
             if key not in digests:
@@ -330,6 +333,51 @@ def _write_outcomes(report: Report) -> None:
 def _skip(d: Delivery, reason: str, report: Report) -> None:
     _finish(d, report, state=State.SKIPPED, last_error=reason)
     report.skipped.append((d, reason))
+
+
+def _sent_recently(deliveries: list[Delivery], now: datetime) -> dict[tuple[Any, str, str], list[datetime]]:
+    """When each (recipient, channel, category) of ``deliveries`` was last
+    sent a message of its own, within its DELIVERY_LIMITS window, in one
+    query. Held messages that went out together, digests and critical sends
+    do not count."""
+    windows = [limit[1] for d in deliveries if (limit := conf.delivery_limit(d.category)) is not None]
+    if not windows:
+        return {}
+    sent = Delivery.objects.filter(
+        recipient_id__in={d.recipient_id for d in deliveries},
+        state=State.SENT,
+        digest="",
+        critical=False,
+        sent_at__gte=now - timedelta(seconds=max(windows)),
+    ).values_list("recipient_id", "channel", "category", "sent_at")
+    found: dict[tuple[Any, str, str], list[datetime]] = defaultdict(list)
+    for recipient_id, channel, category, sent_at in sent:
+        found[(recipient_id, channel, category)].append(sent_at)
+    return found
+
+
+def _over_limit(d: Delivery, sent_recently: dict[tuple[Any, str, str], list[datetime]], now: datetime) -> bool:
+    """Whether sending ``d`` now would pass its recipient's limit; if not,
+    it counts from now on."""
+    limit = conf.delivery_limit(d.category)
+    if limit is None:
+        return False
+    count, seconds = limit
+    key = (d.recipient_id, d.channel, d.category)
+    recent = [at for at in sent_recently.get(key, []) if at >= now - timedelta(seconds=seconds)]
+    if len(recent) >= count:
+        return True
+    sent_recently[key] = [*recent, now]
+    return False
+
+
+def _coalesce(d: Delivery, now: datetime, report: Report) -> None:
+    """Hold ``d`` to the end of its limit's window, where everything held
+    for its recipient and channel goes out as one message ("and 297 more")."""
+    _count, period = conf.delivery_limit(d.category) or (0, 3600)
+    boundary = datetime.fromtimestamp((now.timestamp() // period + 1) * period, tz=now.tzinfo or timezone.utc)
+    _finish(d, report, state=State.PENDING, digest=COALESCED, due_at=boundary, attempts=d.attempts - 1)
+    report.deferred.append(d)
 
 
 def _defer_to_digest(d: Delivery, frequency: str, now: datetime, report: Report) -> None:

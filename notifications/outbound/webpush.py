@@ -58,15 +58,19 @@ def generate_vapid_keys(subject: str = "mailto:admin@example.com") -> dict[str, 
 
 
 def payload(outgoing: Outgoing) -> dict[str, Any]:
-    """What the service worker shows (static/notifications/service-worker.js)."""
-    n = outgoing.notification
+    """What the service worker shows (static/notifications/service-worker.js).
+    Several notifications held together (a recipient's limit) are one push:
+    the newest, "and 297 more"."""
+    n = max(outgoing.notifications, key=lambda notification: notification.pk)
     parts = [str(n.actor), n.verb]
     if n.target is not None:
         parts.append(str(n.target))
+    title = " ".join(parts)
+    more = len(outgoing.notifications) - 1
     return {
         "id": n.pk,
-        "title": " ".join(parts),
-        "body": n.description or "",
+        "title": title if not more else _("%(title)s and %(count)s more") % {"title": title, "count": more},
+        "body": n.description or "" if not more else "",
         "url": conf.site_url + reverse("notifications:all"),
         "tag": f"notification-{n.pk}",
     }

@@ -45,6 +45,15 @@ __all__ = [
 logger = logging.getLogger("notifications.realtime")
 
 
+async def refuse_unknown_path(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The last WebSocket route: a handshake to a path no route serves is
+    refused (HTTP 403) with one short log line, where Channels' router
+    raises and daphne logs a traceback for every attempt."""
+    logger.info("refused a WebSocket handshake to %.200s: no route", scope.get("path", ""))
+    await receive()  # websocket.connect
+    await send({"type": "websocket.close"})
+
+
 _logged: set[str] = set()
 
 

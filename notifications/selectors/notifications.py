@@ -277,14 +277,14 @@ def notifications_after(*, user: Any, after: int | None, limit: int, max_bytes: 
     in the last SYNC_OVERLAP_SECONDS; a client that lacks one of them syncs
     again from just below it.
     """
-    Notification = load_notification_model()
     mine = notifications_of(user=user)
     last_id = mine.aggregate(last_id=Max("id"))["last_id"]
-    if after is not None:
-        newest_anywhere = Notification.objects.aggregate(m=Max("id"))["m"] or 0
-        if after > newest_anywhere:
-            # The database was restored or reset: the client must start over.
-            return {"notifications": [], "complete": False, "last_id": last_id}
+    if after is not None and after > (last_id or 0):
+        # Ahead of the user's own newest: the database was restored or reset,
+        # or rows were deleted. The client starts over. Compared with the
+        # user's own ids, never the table's, which would tell any user how
+        # many notifications everyone has.
+        return {"notifications": [], "complete": False, "last_id": last_id}
     fresh = mine if after is None else mine.filter(id__gt=after)
     page = list(with_related(fresh.order_by("id"))[: limit + 1])
     complete = len(page) <= limit
