@@ -238,19 +238,20 @@ def check_runserver_serves_websockets(app_configs: Any = None, **kwargs: Any) ->
 def check_urls_included(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """The bell, the inbox and the fallback transport reverse URLs of the
     ``notifications`` namespace; without the include, every page that shows
-    the bell fails with NoReverseMatch."""
+    the bell fails with NoReverseMatch. A warning, not an error: a site that
+    only sends (django-notifications never needed its URLs) keeps working."""
     from django.urls import NoReverseMatch, reverse
 
     try:
         reverse("notifications:all")
     except NoReverseMatch:
         return [
-            Error(
-                "The notifications URLs are not included under the 'notifications' namespace: pages with the "
-                "bell fail with NoReverseMatch, and the inbox and JSON endpoints are missing.",
+            Warning(
+                "The notifications URLs are not included under the 'notifications' namespace: a page with the "
+                "bell fails with NoReverseMatch, and the inbox and JSON endpoints are missing.",
                 hint="In urls.py: path('notifications/', include('notifications.urls', namespace='notifications')) "
                 f"({QUICKSTART_DOCS}, step 3).",
-                id="notifications.E017",
+                id="notifications.W017",
             )
         ]
     return []

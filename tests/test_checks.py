@@ -35,10 +35,10 @@ def test_sqlite_without_what_concurrent_writers_need_is_a_warning(settings):
 
 def test_a_site_without_the_notifications_urls_is_an_error(settings):
     settings.ROOT_URLCONF = "tests.chatonly.urls"
-    [message] = [m for m in checks.run_checks() if m.id == "notifications.E017"]
+    [message] = [m for m in checks.run_checks() if m.id == "notifications.W017"]
     assert "namespace='notifications'" in message.hint
     settings.ROOT_URLCONF = "project.urls"
-    assert "notifications.E017" not in ids()
+    assert "notifications.W017" not in ids()
 
 
 def test_static_files_no_one_serves_with_debug_off_are_a_warning(settings):

@@ -132,7 +132,7 @@ class EventsRoute:
             try:
                 self.path = reverse(self.url_name)
             except NoReverseMatch:
-                self.path = ""  # not included (check notifications.E017): Django answers
+                self.path = ""  # not included (check notifications.W017): Django answers
         if scope["type"] == "http" and self.path and scope["path"] == self.path and scope["method"] == "GET":
             return await self.streams(scope, receive, send)
         return await self.django(scope, receive, send)

@@ -1,6 +1,7 @@
 """A test client that follows the delivery rules of notifications/static/
 notifications/client.js: dedupe by id, sync after a reconnect or when a
-heartbeat shows an id it lacks, and page through an incomplete sync."""
+heartbeat shows an id it lacks, page through an incomplete or cut sync, and
+sync again below a recent id it lacks."""
 
 from __future__ import annotations
 
@@ -66,9 +67,16 @@ class Follower:
                 elif kind == "sync":
                     for item in frame["notifications"]:
                         self.add(item["id"])
+                    missing = [i for i in frame.get("recent", []) if i not in self.ids]
                     if not frame["complete"] and frame["notifications"]:
                         # A page of a longer gap: ask for the next one.
                         await self.sync(frame["notifications"][-1]["id"])
+                    elif frame.get("more"):
+                        # The page was cut to fit one frame.
+                        await self.sync(self.cursor)
+                    elif missing:
+                        # A late commit below the cursor: from just below it.
+                        await self.sync(min(missing) - 1)
                 elif kind == "error" and frame["code"] == "rate_limited" and self.last_sync is not None:
                     # Paging faster than the frame rate limit: slow down.
                     await asyncio.sleep(0.5)
@@ -76,7 +84,7 @@ class Follower:
                 elif kind == "heartbeat":
                     # A newest id we lack, or a count we were never told
                     # about, means a push was dropped: sync. The sync also
-                    # replays recent ids below the cursor (docs/protocol.md).
+                    # lists recent ids below the cursor (docs/protocol.md).
                     last = frame["last_id"]
                     missed_newest = last is not None and last not in self.ids
                     if missed_newest or frame["unread_count"] != self.unread_count:

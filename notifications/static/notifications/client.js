@@ -37,6 +37,9 @@ import { RealtimeSocket } from "./socket.js";
 
 const SEEN_LIMIT = 2000;
 const FALLBACK_AFTER_FAILURES = 2;
+const SEEN_DELAY_MS = 250;
+// A sync refused by the frame rate limit is asked again after this long.
+const RATE_LIMITED_RETRY_MS = 1000;
 
 export class NotificationsClient extends RealtimeSocket {
   // `seen`: ids the page already shows, so a sync that replays them (see
@@ -78,6 +81,8 @@ export class NotificationsClient extends RealtimeSocket {
     this.stopped = true;
     clearTimeout(this.watchdog);
     clearTimeout(this.retry);
+    clearTimeout(this.seenTimer);
+    clearTimeout(this.resync);
     this.leaveFallback();
     if (this.socket) this.socket.close(1000);
     this.emit("notifications:status", { connected: false, stopped: true, reason });
@@ -177,8 +182,20 @@ export class NotificationsClient extends RealtimeSocket {
   markRead(id) { return this.send({ type: "mark_read", id }); }
   // Every row of the group that row `id` belongs to, in one `read` frame.
   markGroupRead(id) { return this.send({ type: "mark_read", id, group: true }); }
-  // The user has everything up to `upTo` in view (the bell or the inbox is open).
-  markSeen(upTo) { return upTo === null || upTo === undefined ? false : this.send({ type: "mark_seen", up_to: upTo }); }
+  // The user has everything up to `upTo` in view (the bell or the inbox is
+  // open). A burst of arrivals in view is one frame: the calls of the next
+  // SEEN_DELAY_MS go together, so they never use up the frame rate limit.
+  markSeen(upTo) {
+    if (upTo === null || upTo === undefined) return false;
+    this.seenUpTo = Math.max(this.seenUpTo || 0, upTo);
+    if (!this.seenTimer) {
+      this.seenTimer = setTimeout(() => {
+        this.seenTimer = null;
+        this.send({ type: "mark_seen", up_to: this.seenUpTo });
+      }, SEEN_DELAY_MS);
+    }
+    return true;
+  }
   markUnread(id) { return this.send({ type: "mark_unread", id }); }
   markAllRead() { return this.send({ type: "mark_all_read" }); }
   remove(id) { return this.send({ type: "delete", id }); }
@@ -296,6 +313,13 @@ export class NotificationsClient extends RealtimeSocket {
         this.emit("notifications:preferences", frame.preferences);
         break;
       case "error":
+        if (frame.code === "rate_limited" && !this.resync) {
+          // Whatever was refused, a sync after the pause brings what it missed.
+          this.resync = setTimeout(() => {
+            this.resync = null;
+            this.send({ type: "sync", after: this.lastId });
+          }, RATE_LIMITED_RETRY_MS);
+        }
         this.emit("notifications:error", frame);
         break;
       default:
