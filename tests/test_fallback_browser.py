@@ -86,6 +86,27 @@ def test_catch_up_on_stock_daphne_gets_every_notification_with_no_error_frame(da
     assert unexpected_tracebacks(server.log_text()) == []
 
 
+def test_200_sent_while_the_page_is_closed_are_right_when_it_opens(daphne, new_page):
+    factories.user("alice")
+    factories.user("bob")
+    server = daphne(application=STOCK)
+    page = new_page()
+    watch_errors(page)
+    browser_login(page, server, "alice")
+    connected(page)
+    page.goto("about:blank")  # the page is closed: its socket goes
+    shell(server, SEND_MANY.format(count=200, big=197))
+    page.goto(server.url + "/")
+    connected(page)
+    wait_badge(page, "99+")
+    assert page.evaluate("window.notificationsClient.unreadCount") == 200
+    page.click("[data-notifications-toggle]")
+    texts = page.eval_on_selector_all(".nf-item-text", "els => els.map(e => e.textContent)")
+    assert texts[0] == "bob wrote 199" and any("wrote 197" in text for text in texts)
+    assert errors_seen(page) == 0
+    assert "PayloadExceeded" not in server.log_text()
+
+
 def test_a_notification_too_big_for_a_frame_is_fetched_whole(daphne, new_page):
     alice = factories.user("alice")
     bob = factories.user("bob")
