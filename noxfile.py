@@ -20,7 +20,7 @@ nox.options.error_on_missing_interpreters = os.environ.get("CI", "").lower() in 
 
 TEST_DEPENDENCIES = [
     "dj-database-url",
-    "psycopg[binary]",
+    "psycopg[binary,pool]",
     "pytest",
     "pytest-django",
     "pytest-asyncio",

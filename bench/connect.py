@@ -2,8 +2,16 @@
 
 import asyncio
 import resource
+from urllib.parse import urlsplit
 
 import websockets
+
+
+def origin_of(url: str) -> str:
+    """The page origin a browser would send to ``url``: its scheme, host and
+    port (the server checks all three, as Django's CSRF check does)."""
+    parts = urlsplit(url)
+    return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
 
 
 def raise_open_file_limit() -> None:
@@ -15,11 +23,13 @@ async def open_all(
     targets: list[list], origin: str, greeting: int, handshakes: int = 100
 ) -> list[websockets.ClientConnection]:
     """Connect to each [url, cookie_or_null], ``handshakes`` at a time, and
-    read ``greeting`` frames on each (servers that send a snapshot first)."""
+    read ``greeting`` frames on each (servers that send a snapshot first).
+    Each socket sends its own server's origin; ``origin`` is kept for the
+    callers that pass one."""
     gate = asyncio.Semaphore(handshakes)
 
     async def open_socket(url: str, cookie: str | None) -> websockets.ClientConnection:
-        headers = {"Origin": origin}
+        headers = {"Origin": origin_of(url)}
         if cookie:
             headers["Cookie"] = cookie
         async with gate:

@@ -64,10 +64,12 @@ def server_env() -> dict[str, str]:
         DJANGO_SECRET_KEY="bench-only-secret-key-bench-only-secret-key",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=DATABASE_URL,
-        # As docs/deployment.md says to run it: with 0, every connect and
-        # heartbeat round opens a database connection (a third of a storm's
-        # CPU). BENCH_CONN_MAX_AGE=0 measures without, for comparison.
+        # SQLite keeps its connections (on PostgreSQL the pool below sets 0):
+        # with 0, every connect and heartbeat round opens the database again.
         DJANGO_CONN_MAX_AGE=os.environ.get("BENCH_CONN_MAX_AGE", "60"),
+        # On PostgreSQL, psycopg's pool as the demo has it (project/settings.py);
+        # BENCH_DB_POOL=0 measures without, a JSON object with other options.
+        DJANGO_DB_POOL=os.environ.get("BENCH_DB_POOL", "1"),
         REDIS_URL=REDIS_URL,
         NOTIFICATIONS_LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),

@@ -14,7 +14,7 @@ import sys
 import time
 
 import websockets
-from connect import raise_open_file_limit
+from connect import origin_of, raise_open_file_limit
 
 
 async def main() -> None:
@@ -29,7 +29,7 @@ async def main() -> None:
         try:
             connection = await websockets.connect(
                 url,
-                additional_headers={"Origin": spec["origin"], "Cookie": cookie},
+                additional_headers={"Origin": origin_of(url), "Cookie": cookie},
                 open_timeout=30,
                 ping_interval=None,
                 max_queue=None,

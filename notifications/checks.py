@@ -366,21 +366,35 @@ def report_daphne_compat(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 # reads settings, not a database.
 @register(deploy=True)
 def check_persistent_connections(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    """Every socket's connect and every heartbeat round runs in
-    ``database_sync_to_async``, which closes the connection after each call
-    unless CONN_MAX_AGE keeps it: a connect storm then spends about a third
-    of its CPU opening connections (the benchmarks' connect storm)."""
-    closing = [alias for alias, database in settings.DATABASES.items() if not database.get("CONN_MAX_AGE", 0)]
-    if not closing:
-        return []
-    return [
-        Warning(
-            f"CONN_MAX_AGE is 0 for {', '.join(map(repr, closing))}: each WebSocket connect and "
-            "heartbeat round opens a new database connection.",
-            hint=f"Keep connections open: set CONN_MAX_AGE = 60 in each DATABASES entry ({DEPLOYMENT_DOCS}).",
-            id="notifications.W007",
+    """PostgreSQL under ASGI, as Django advises it: no persistent connections,
+    connections from psycopg's pool. Every socket's connect and every
+    heartbeat round runs in ``database_sync_to_async``, which closes the
+    connection after each call: without a pool that is a new connection
+    each time (PostgreSQL then spends several times daphne's CPU on them);
+    a pool with CONN_MAX_AGE above 0 fails at the first query."""
+    found = []
+    for alias, database in settings.DATABASES.items():
+        if database.get("ENGINE") != "django.db.backends.postgresql":
+            continue
+        pooled = bool((database.get("OPTIONS") or {}).get("pool"))
+        persistent = bool(database.get("CONN_MAX_AGE", 0))
+        if pooled and persistent:
+            problem = "has a pool and CONN_MAX_AGE above 0, which Django refuses at the first query"
+        elif persistent:
+            problem = "keeps persistent connections (CONN_MAX_AGE), which Django advises against under ASGI"
+        elif not pooled:
+            problem = "opens a new connection for each WebSocket connect and each heartbeat round"
+        else:
+            continue
+        found.append(
+            Warning(
+                f"DATABASES[{alias!r}] {problem}.",
+                hint="Use psycopg's pool: 'CONN_MAX_AGE': 0 and 'OPTIONS': {'pool': True} "
+                f"(pip install 'psycopg[pool]'; {DEPLOYMENT_DOCS}).",
+                id="notifications.W007",
+            )
         )
-    ]
+    return found
 
 
 DOCS_CHANNELS = f"{DOCS_URL}channels.md"

@@ -5,6 +5,7 @@ layer. Set DATABASE_URL and REDIS_URL (or REDIS_SENTINELS) to run many
 daphne processes.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -92,6 +93,13 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "0")),
     )
 }
+# PostgreSQL connections come from psycopg's pool, with CONN_MAX_AGE 0, as
+# Django advises under ASGI (docs/deployment.md has the measurements).
+# DJANGO_DB_POOL: "0" turns it off, a JSON object gives the pool's options.
+DB_POOL = os.environ.get("DJANGO_DB_POOL", "1").strip()
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL not in ("", "0"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # a pool refuses persistent connections
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = json.loads(DB_POOL) if DB_POOL.startswith("{") else True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads (daphne's sync workers) write at once; wait for the lock
     # instead of failing with "database is locked". WAL lets readers (socket

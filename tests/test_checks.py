@@ -145,13 +145,39 @@ def test_a_websocket_route_without_origin_validation_is_a_warning(settings):
     assert "notifications.W006" in ids()
 
 
-def test_closing_database_connections_after_each_call_is_a_deploy_warning(settings, monkeypatch):
-    database = settings.DATABASES["default"]
-    monkeypatch.setitem(database, "CONN_MAX_AGE", 0)
-    assert "notifications.W007" in ids(include_deployment_checks=True)
+@pytest.mark.parametrize(
+    ("conn_max_age", "options", "warned"),
+    [
+        (0, {}, "opens a new connection"),
+        (60, {}, "advises against"),
+        (60, {"pool": True}, "refuses at the first query"),
+        (0, {"pool": True}, None),
+        (0, {"pool": {"min_size": 2, "max_size": 20}}, None),
+    ],
+)
+def test_postgresql_connections_are_checked_as_django_advises_under_asgi(settings, conn_max_age, options, warned):
+    postgres = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "x",
+        "CONN_MAX_AGE": conn_max_age,
+        "OPTIONS": options,
+    }
+    settings.DATABASES = {**settings.DATABASES, "pg": postgres}
+    found = [m for m in checks.run_checks(include_deployment_checks=True) if m.id == "notifications.W007"]
     assert "notifications.W007" not in ids()  # only with --deploy
-    monkeypatch.setitem(database, "CONN_MAX_AGE", 60)
-    assert "notifications.W007" not in ids(include_deployment_checks=True)
+    if warned is None:
+        assert found == []
+    else:
+        [message] = found
+        assert "'pg'" in message.msg and warned in message.msg and "'pool': True" in message.hint
+
+
+def test_sqlite_connections_are_not_checked(settings):
+    """SQLite has no pool, and opening its file costs little."""
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3", "CONN_MAX_AGE": 0}
+    settings.DATABASES = {"default": {**settings.DATABASES["default"], "CONN_MAX_AGE": 0}, "other": sqlite}
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        assert "notifications.W007" not in ids(include_deployment_checks=True)
 
 
 @pytest.mark.parametrize(
