@@ -34,7 +34,7 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return [
             Warning(
                 "CHANNEL_LAYERS is not set: notifications are stored and served, but not pushed live; the bell "
-                "polls /notifications/api/frames/ every 15 s instead.",
+                "polls /notifications/api/frames/ instead (every 15 s, or HEARTBEAT_SECONDS if shorter).",
                 hint=f"Set CHANNEL_LAYERS ({QUICKSTART_DOCS}, step 2) for pushes within a second.",
                 id="notifications.W001",
             )
@@ -205,7 +205,8 @@ def check_websocket_route(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return [
         Warning(
             f"{where}, so no WebSocket reaches the notifications consumer: the bell carries on over "
-            "Server-Sent Events (/notifications/api/events/), one long request per open tab.",
+            "Server-Sent Events (/notifications/api/events/), one long request per open tab, or under WSGI "
+            "polls /notifications/api/frames/.",
             hint="In asgi.py: application = notifications.asgi.get_asgi_application(), and "
             f"ASGI_APPLICATION = 'mysite.asgi.application' ({QUICKSTART_DOCS}).",
             id="notifications.W010",
@@ -362,6 +363,10 @@ def report_daphne_compat(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     ]
 
 
+# Django's and GeoDjango's: both take psycopg's pool.
+POSTGRESQL_ENGINES = ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis")
+
+
 # Not Tags.database: Django 6 runs those only for `check --database`, and this
 # reads settings, not a database.
 @register(deploy=True)
@@ -374,7 +379,7 @@ def check_persistent_connections(app_configs: Any = None, **kwargs: Any) -> list
     a pool with CONN_MAX_AGE above 0 fails at the first query."""
     found = []
     for alias, database in settings.DATABASES.items():
-        if database.get("ENGINE") != "django.db.backends.postgresql":
+        if database.get("ENGINE") not in POSTGRESQL_ENGINES:
             continue
         pooled = bool((database.get("OPTIONS") or {}).get("pool"))
         persistent = bool(database.get("CONN_MAX_AGE", 0))

@@ -15,6 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 from notifications.realtime.appconf import SOCKET_LIMIT_DEFAULTS, AppConf
 
 SETTING = "DJANGO_NOTIFICATIONS_CONFIG"
+# The smallest frame limit the server's own frames fit in.
+MIN_FRAME_BYTES = 8192
 
 DEFAULTS: dict[str, Any] = {
     # django-notifications' keys, same meaning and defaults. USE_JSONFIELD
@@ -148,7 +150,13 @@ class NotificationsConf(AppConf):
 
     @property
     def max_frame_bytes(self) -> int:
-        return self._positive_int("MAX_FRAME_BYTES")
+        value = self._positive_int("MAX_FRAME_BYTES")
+        if value < MIN_FRAME_BYTES:
+            raise ImproperlyConfigured(
+                f"{SETTING}['MAX_FRAME_BYTES'] must be at least {MIN_FRAME_BYTES}: the server's own frames (a "
+                f"notification's stub with its group) must fit in it, not {value!r}."
+            )
+        return value
 
     @property
     def frames_per_second(self) -> float:

@@ -8,8 +8,10 @@ user who assigns 300 tasks in seven seconds notifies someone 300 times.
 
 A fixed window counted in Django's cache: across server processes with a
 shared cache (Redis, Memcached, the database), per process with the default
-local-memory one. DELIVERY_LIMITS bounds what reaches a recipient by email
-and Web Push whatever the site limits; this stops the cause.
+local-memory one. Redis and Memcached count atomically; the database cache's
+``incr`` is a read then a write, so concurrent requests may undercount.
+DELIVERY_LIMITS bounds what reaches a recipient by email and Web Push
+whatever the site limits; this stops the cause.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from django.db.models.signals import m2m_changed, post_save, pre_save
 
 from notifications import services, users
 from notifications.realtime.stored import stored_values
+from notifications.services.notifications import saved
 from notifications.swappable import load_notification_model
 
 
@@ -24,7 +25,7 @@ def _require_model_instance(arg_name: str, obj: Any) -> None:
         raise TypeError(
             f"notify.send() expected a model instance for '{arg_name}', got {obj!r}. Pass an instance, not a class."
         )
-    if obj.pk is None or obj._state.adding:  # a UUID key has its value before the save
+    if not saved(obj):
         raise ValueError(
             f"notify.send() received an unsaved instance for '{arg_name}' (pk is None). Save it before sending."
         )

@@ -10,6 +10,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.utils.encoding import iri_to_uri
@@ -25,6 +26,7 @@ from notifications.helpers import get_notification_list, get_num_to_fetch, inval
 from notifications.realtime import http as realtime_http
 from notifications.realtime.frames import MAX_ID
 from notifications.realtime.hub import get_hub
+from notifications.realtime.origin import cross_site
 from notifications.realtime.wire import ErrorCode
 from notifications.utils import SLUG_OFFSET, slug2id
 
@@ -241,8 +243,16 @@ def announcement_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 async def events(request: HttpRequest) -> HttpResponse:
     """The socket's frames as Server-Sent Events: what the bell listens to
-    when its WebSocket cannot open (docs/protocol.md, "Without a WebSocket").
-    503 without a channel layer: the client then polls ``frames``."""
+    when its WebSocket cannot open (docs/protocol.md, "Without a WebSocket"),
+    on a site whose ASGI application is Django's own (the package's serves
+    the stream beside Django). 503 without a channel layer or under WSGI:
+    the client then polls ``frames``. 403 from another site's page."""
+    if not isinstance(request, ASGIRequest):
+        # Under WSGI Django would read the whole endless stream before
+        # sending a byte, holding a worker for good: the client polls instead.
+        return JsonResponse({"type": "error", "code": "unavailable", "message": "Served under WSGI."}, status=503)
+    if cross_site(request):
+        return JsonResponse({"type": "error", "code": "forbidden"}, status=403)
     user = await realtime_http.request_user(request)
     if not user.is_authenticated:
         return JsonResponse({"type": "error", "code": "not_logged_in"}, status=401)

@@ -303,12 +303,15 @@ class EventStream:
         self.reader, self.writer, self.status, self.headers = reader, writer, status, headers
 
     @classmethod
-    async def open(cls, server: Daphne | str, path: str, cookie: str | None = None) -> EventStream:
+    async def open(
+        cls, server: Daphne | str, path: str, cookie: str | None = None, headers: dict[str, str] | None = None
+    ) -> EventStream:
         url = urllib.parse.urlsplit(server.url if isinstance(server, Daphne) else server)
         reader, writer = await asyncio.open_connection(url.hostname, url.port)
         lines = [f"GET {path} HTTP/1.1", f"Host: {url.netloc}", "Accept: text/event-stream"]
         if cookie:
             lines.append(f"Cookie: {cookie}")
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         await writer.drain()
         status = int((await asyncio.wait_for(reader.readline(), 10)).split()[1])

@@ -155,9 +155,12 @@ def test_a_websocket_route_without_origin_validation_is_a_warning(settings):
         (0, {"pool": {"min_size": 2, "max_size": 20}}, None),
     ],
 )
-def test_postgresql_connections_are_checked_as_django_advises_under_asgi(settings, conn_max_age, options, warned):
+@pytest.mark.parametrize("engine", ["django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"])
+def test_postgresql_connections_are_checked_as_django_advises_under_asgi(
+    settings, engine, conn_max_age, options, warned
+):
     postgres = {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": engine,
         "NAME": "x",
         "CONN_MAX_AGE": conn_max_age,
         "OPTIONS": options,

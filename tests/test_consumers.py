@@ -638,3 +638,17 @@ async def test_sync_tells_nothing_of_other_users_ids(people):
     assert all(answer == answers[0] for answer in answers)
     assert answers[0] == {"type": "sync", "notifications": [], "complete": False, "last_id": mine.id}
     await socket.disconnect()
+
+
+async def test_a_sync_from_no_cursor_is_cut_to_a_frame_too(people):
+    """``after: null`` (a client that had nothing yet) with more than one
+    frame holds: a page that fits, ``more``, and no server error."""
+    alice, bob = people
+    for index in range(40):
+        await send(bob, alice, verb=f"v{index}", description="d" * 600)
+    socket = await open_socket(alice)
+    await frame(socket, "hello")
+    await socket.send_json_to({"type": "sync", "after": None})
+    page = await frame(socket, "sync")
+    assert page["more"] is True and 0 < len(page["notifications"]) < 40 and "recent" not in page
+    await socket.disconnect()

@@ -17,6 +17,13 @@ from tests.conftest import session_cookie
 from tests.live import EventStream, connect
 
 Notification = load_notification_model()
+# The package's application (the stream beside Django) and startproject's
+# asgi.py (the view under Django's own).
+BOTH_APPLICATIONS = pytest.mark.parametrize(
+    "application",
+    ["tests.stock_asgi:application", "tests.django_asgi:application"],
+    ids=["package-asgi", "startproject-asgi"],
+)
 
 
 def post(client, frame, **extra):
@@ -95,11 +102,7 @@ def test_get_gives_the_whole_of_a_notification_too_big_for_a_frame(alice, bob):
 
 
 @pytest.mark.daphne
-@pytest.mark.parametrize(
-    "application",
-    ["tests.stock_asgi:application", "tests.django_asgi:application"],
-    ids=["package-asgi", "startproject-asgi"],
-)
+@BOTH_APPLICATIONS
 async def test_an_event_stream_says_hello_and_carries_what_another_process_sends(daphne, application):
     """Served beside Django by the package's application, or by the view
     under Django's own (startproject's asgi.py, where no WebSocket opens)."""
@@ -150,3 +153,57 @@ async def test_an_event_stream_refuses_anonymous_users_and_a_site_without_a_laye
     stream = await EventStream.open(server, "/notifications/api/events/")
     assert stream.status == 401
     await stream.close()
+
+
+@pytest.mark.daphne
+@BOTH_APPLICATIONS
+async def test_another_sites_page_cannot_open_an_event_stream(daphne, application):
+    """It could not read the stream, but it would hold the user's places and
+    keep them "online": refused as the socket's handshake is."""
+    server = await asyncio.to_thread(daphne, application=application)
+    alice = await sync_to_async(factories.user)("alice")
+    cookie = await sync_to_async(session_cookie)(alice)
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        stream = await EventStream.open(server, "/notifications/api/events/", cookie, headers=headers)
+        assert stream.status == 403, headers
+        await stream.close()
+    own = await EventStream.open(server, "/notifications/api/events/", cookie, headers={"Origin": server.url})
+    assert own.status == 200
+    await own.frame("hello")
+    await own.close()
+
+
+@pytest.mark.django_db
+def test_under_wsgi_the_events_view_answers_503_and_the_client_polls(alice):
+    """Django's WSGI handler would hold a worker on the endless stream."""
+    client = Client()
+    client.force_login(alice)
+    response = client.get(reverse("notifications:events"))
+    assert response.status_code == 503 and response.json()["code"] == "unavailable"
+
+
+@pytest.mark.daphne
+async def test_event_streams_count_against_the_socket_limit_and_free_their_places(daphne, ws_client):
+    server = await asyncio.to_thread(daphne, NOTIFICATIONS_MAX_SOCKETS_PER_USER="2")
+    alice = await sync_to_async(factories.user)("alice")
+    cookie = await sync_to_async(session_cookie)(alice)
+    streams = [await EventStream.open(server, "/notifications/api/events/", cookie) for _ in range(2)]
+    for stream in streams:
+        await stream.frame("hello")
+    refused = await ws_client(server, alice)
+    assert await refused.closed() == (4429, [{"type": "closing", "reason": "too_many_sockets"}])
+    third = await EventStream.open(server, "/notifications/api/events/", cookie)
+    assert await third.frame() == {"type": "closing", "reason": "too_many_sockets"}
+    await third.close()
+    await streams[0].close()
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:  # until the server has seen the closed stream go
+        socket = await ws_client(server, alice)
+        first = await socket.frame()
+        if first["type"] == "hello":
+            break
+        assert first == {"type": "closing", "reason": "too_many_sockets"}
+        assert asyncio.get_running_loop().time() < deadline, "a closed stream did not free its place"
+        await socket.closed()
+    await socket.close()
+    await streams[1].close()

@@ -102,9 +102,13 @@ def test_api_excluded_fields_leave_keys_out_of_the_items(logged_in, alice, bob, 
         ({"HTTP_ORIGIN": "null"}, False),
         ({"HTTP_REFERER": "https://evil.example/page"}, False),
         ({"HTTP_REFERER": "http://testserver:8080/"}, False),  # another port
+        ({"HTTP_REFERER": "http://["}, False),  # not a URL: refused, not a crash
+        # A sibling the site trusts (CSRF_TRUSTED_ORIGINS) is not another site.
+        ({"HTTP_SEC_FETCH_SITE": "same-site", "HTTP_ORIGIN": "https://app.testserver"}, True),
     ],
 )
-def test_mark_as_read_on_a_get_is_refused_from_another_site(logged_in, alice, bob, headers, marks):
+def test_mark_as_read_on_a_get_is_refused_from_another_site(logged_in, alice, bob, headers, marks, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://app.testserver"]
     notification = send(bob, alice)
     url = reverse("notifications:live_unread_notification_list") + "?mark_as_read=true"
     response = logged_in.get(url, **headers)

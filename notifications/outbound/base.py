@@ -41,6 +41,10 @@ class Channel:
     label: str = ""
     #: Whether users may choose hourly or daily digests for it.
     supports_digest: bool = False
+    #: Whether DELIVERY_LIMITS holds its messages past a recipient's limit and
+    #: sends them as one: it must then send an ``Outgoing`` of several
+    #: notifications as one message (email and Web Push do).
+    coalesces: bool = False
 
     def send(self, outgoing: Outgoing) -> None:
         raise NotImplementedError

@@ -72,6 +72,7 @@ def _digest_groups(notifications: list[Any]) -> list[dict[str, Any]]:
 class EmailChannel(Channel):
     label = _("Email")
     supports_digest = True
+    coalesces = True
 
     def message(
         self, outgoing: Outgoing, connection: Any = None, batch: _Batch | None = None

@@ -360,7 +360,7 @@ def _over_limit(d: Delivery, sent_recently: dict[tuple[Any, str, str], list[date
     """Whether sending ``d`` now would pass its recipient's limit; if not,
     it counts from now on."""
     limit = conf.delivery_limit(d.category)
-    if limit is None:
+    if limit is None or not registry.get_channel(d.channel).coalesces:
         return False
     count, seconds = limit
     key = (d.recipient_id, d.channel, d.category)
@@ -372,8 +372,9 @@ def _over_limit(d: Delivery, sent_recently: dict[tuple[Any, str, str], list[date
 
 
 def _coalesce(d: Delivery, now: datetime, report: Report) -> None:
-    """Hold ``d`` to the end of its limit's window, where everything held
-    for its recipient and channel goes out as one message ("and 297 more")."""
+    """Hold ``d`` to the next boundary of its limit's period (a whole number
+    of periods since the epoch, as digests are), where everything held for
+    its recipient and channel goes out as one message ("and 297 more")."""
     _count, period = conf.delivery_limit(d.category) or (0, 3600)
     boundary = datetime.fromtimestamp((now.timestamp() // period + 1) * period, tz=now.tzinfo or timezone.utc)
     _finish(d, report, state=State.PENDING, digest=COALESCED, due_at=boundary, attempts=d.attempts - 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,6 +19,8 @@ from notifications.conf import conf
 from notifications.outbound.base import Channel, Outgoing, Skip
 from notifications.outbound.models import PushSubscription
 from notifications.outbound.push_endpoints import GuardedSession, RefusedEndpoint, check_endpoint
+
+logger = logging.getLogger("notifications.outbound")
 
 GONE = {404, 410}
 # Seconds a push service keeps a message for an offline browser.
@@ -78,6 +81,7 @@ def payload(outgoing: Outgoing) -> dict[str, Any]:
 
 class WebPushChannel(Channel):
     label = _("Browser push")
+    coalesces = True
 
     def check(self) -> list[str]:
         problems = []
@@ -118,15 +122,16 @@ class WebPushChannel(Channel):
             if not subscriptions:
                 return Skip("the recipient has no push subscription")
             data = json.dumps(payload(outgoing))
-            delivered, errors = 0, []
+            delivered, refused, errors = 0, 0, []
             for subscription in subscriptions:
                 try:
                     # Stored before endpoints were checked, or a push service
-                    # a site has since dropped from WEBPUSH["PUSH_SERVICES"].
+                    # a site has since dropped from WEBPUSH["PUSH_SERVICES"]:
+                    # not sent to, and kept (the list may be put right).
                     check_endpoint(subscription.endpoint)
                 except RefusedEndpoint as exc:
-                    gone.append(subscription.endpoint)
-                    errors.append(exc)
+                    logger.warning("not pushing to %.100s: %s", subscription.endpoint, exc)
+                    refused += 1
                     continue
                 try:
                     await webpush_async(
@@ -151,6 +156,8 @@ class WebPushChannel(Channel):
                 return None
             if errors:
                 return errors[0]
+            if refused:
+                return Skip("no push subscription of the recipient is at a push service that takes it")
             return Skip("every push subscription of the recipient has expired")
 
         async with GuardedSession() as session:

@@ -6,8 +6,8 @@ open (a proxy that strips ``Upgrade``, a server without the routes).
   frames each one Server-Sent Event of the response; the package's
   ``get_asgi_application`` routes the events URL to it, ahead of Django.
 - ``event_stream``: the same, as the body of a Django view's streaming
-  response, for a site whose ASGI application is Django's alone (or WSGI):
-  Django then holds a thread per open stream.
+  response, for a site whose ASGI application is Django's alone (under
+  WSGI the view answers 503 and the client polls).
 - ``answer``: one client frame, POSTed, handled by the consumer's own
   ``handle_<type>`` with its validation and errors; the frames it sends
   back are the response. Writes then reach every tab of the user the way
@@ -28,9 +28,12 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from django.urls import NoReverseMatch, reverse
+
 from .consumer import RealtimeConsumer
 from .frames import decode
 from .hub import get_hub
+from .origin import Handshake, cross_site
 from .socket_limit import TokenBucket
 
 logger = logging.getLogger("notifications.realtime")
@@ -76,6 +79,11 @@ class EventStreams:
         self.application = consumer_class.as_asgi()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if cross_site(Handshake(scope)):
+            # Another site's page would hold the user's stream slots and keep
+            # them "online" (it cannot read the stream); the socket is as strict.
+            await _json(send, 403, {"type": "error", "code": "forbidden"})
+            return
         user = scope.get("user")
         if user is None or not user.is_authenticated:
             await _json(send, 401, {"type": "error", "code": "not_logged_in"})
@@ -127,8 +135,6 @@ class EventsRoute:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         if self.path is None:
-            from django.urls import NoReverseMatch, reverse
-
             try:
                 self.path = reverse(self.url_name)
             except NoReverseMatch:

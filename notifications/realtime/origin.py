@@ -2,11 +2,12 @@
 origin check decides it: the ``Origin`` header equals the request's own
 origin (its scheme, its host and port, which ``ALLOWED_HOSTS`` must allow,
 ``SECURE_PROXY_SSL_HEADER`` and ``USE_X_FORWARDED_HOST`` honoured), or is one
-of ``CSRF_TRUSTED_ORIGINS``. Channels' ``AllowedHostsOriginValidator`` looks
-at the host alone, so a page on another port or scheme passed it.
+of ``CSRF_TRUSTED_ORIGINS``. The host alone is not enough: a page on another port or scheme of the same
+host is another site.
 
-The WebSocket handshake and the JSON list's ``?mark_as_read=`` ask it, so a
-site lists its trusted origins once, for forms and sockets alike.
+The WebSocket handshake, the event stream and the JSON list's
+``?mark_as_read=`` ask it, so a site lists its trusted origins once, for
+forms and sockets alike.
 """
 
 from __future__ import annotations
@@ -75,14 +76,21 @@ def handshake_origin_allowed(scope: dict[str, Any]) -> bool:
 
 def cross_site(request: HttpRequest) -> bool:
     """Whether a browser sent ``request`` from another site's page, by the
-    headers browsers set: ``Sec-Fetch-Site``, else ``Origin``, else
-    ``Referer``. A request with none of them (a script, an old browser
-    typing the URL) is not."""
+    headers browsers set: ``Sec-Fetch-Site``, ``Origin``, ``Referer``. An
+    origin the request's own or trusted (CSRF_TRUSTED_ORIGINS) is not
+    another site, whatever ``Sec-Fetch-Site`` says of a sibling. A request
+    with none of them (a script, an old browser, a typed URL) is not
+    either."""
+    for header in ("Origin", "Referer"):
+        source = request.headers.get(header)
+        if not source:
+            continue
+        if source == "null":
+            return True
+        try:
+            parts = urlsplit(source)
+        except ValueError:
+            return True
+        return not same_origin(request, f"{parts.scheme}://{parts.netloc}")
     fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site is not None:
-        return fetch_site not in ("same-origin", "none")
-    source = request.headers.get("Origin") or request.headers.get("Referer")
-    if not source or source == "null":
-        return source == "null"
-    parts = urlsplit(source)
-    return not same_origin(request, f"{parts.scheme}://{parts.netloc}")
+    return fetch_site is not None and fetch_site not in ("same-origin", "none")

@@ -38,6 +38,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Concat
 from django.utils.translation import gettext, ngettext
 
+from notifications import protocol
 from notifications.conf import conf
 from notifications.registry import has_queryset_filters
 from notifications.selectors.notifications import RELATED, notifications_of
@@ -95,8 +96,10 @@ class Entry:
 
 
 def group_object(*, key: str, count: int, actors: list[str], latest_id: int) -> dict[str, Any]:
-    """The ``group`` field of a ``notification`` frame and a ``sync`` item."""
-    return {"key": key, "count": count, "actors": actors, "latest_id": latest_id}
+    """The ``group`` field of a ``notification`` frame and a ``sync`` item;
+    each name cut as a stub's text is, so the group fits beside its item."""
+    names = [name[: protocol.STUB_TEXT] for name in actors]
+    return {"key": key, "count": count, "actors": names, "latest_id": latest_id}
 
 
 def _keyed_unread(queryset: QuerySet) -> QuerySet:

@@ -303,7 +303,10 @@ def notifications_after(*, user: Any, after: int | None, limit: int, max_bytes: 
         late = mine.filter(id__lte=after, timestamp__gte=overlap_since).order_by("-id")
         result["recent"] = sorted(late.values_list("id", flat=True)[:limit])
     if max_bytes is not None and encoded_size(result) > max_bytes - ENVELOPE_BYTES:
-        result["notifications"] = items[: fitting(items, max_bytes - ENVELOPE_BYTES - encoded_size(result["recent"]))]
+        room = max_bytes - ENVELOPE_BYTES - encoded_size(result.get("recent", []))
+        # At least the first item, or a client that follows `more` would ask
+        # for the same page again and again.
+        result["notifications"] = items[: max(1, fitting(items, room))]
         result["more"] = True
     return result
 

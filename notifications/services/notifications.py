@@ -44,7 +44,7 @@ def _resolve_recipients(recipient: Any) -> list[Any]:
     is_many = isinstance(recipient, list | tuple | set | frozenset)
     recipients = list(recipient) if is_many else [recipient]
     for user in recipients:
-        if not isinstance(user, models.Model) or user.pk is None or user._state.adding:
+        if not isinstance(user, models.Model) or not saved(user):
             raise TypeError(
                 "notify.send() recipient must be a saved user, a Group, a QuerySet or a list "
                 f"of saved users; got {user!r}."
@@ -59,7 +59,8 @@ def _storable(data: dict[str, Any]) -> dict[str, Any] | None:
     stored = {}
     for key, value in data.items():
         try:
-            stored[key] = json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+            # NaN and Infinity are not JSON: PostgreSQL's jsonb refuses them.
+            stored[key] = json.loads(json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False))
         except (TypeError, ValueError):
             logger.warning(
                 "notify.send(): left %r out of data: a %s is not JSON (pass its pk or str() instead).",
@@ -67,6 +68,15 @@ def _storable(data: dict[str, Any]) -> dict[str, Any] | None:
                 type(value).__name__,
             )
     return stored or None
+
+
+def saved(obj: models.Model) -> bool:
+    """Whether ``obj`` stands for a stored row: it has a key, and that key is
+    not one a default gave it before any save (a UUID). ``User(pk=5)``
+    naming an existing row counts as saved, as it always did."""
+    if obj.pk is None:
+        return False
+    return not (obj._state.adding and obj._meta.pk.has_default())
 
 
 def _split_extra(model: Any, extra: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

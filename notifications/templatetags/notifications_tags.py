@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from django import template
+from django.conf import settings
 from django.db.models import Max
 from django.middleware.csrf import get_token
 from django.urls import reverse
@@ -163,6 +164,10 @@ def notifications_bell(context: Any, fetch: int = 8) -> dict[str, Any]:
         "websocket_url": conf.websocket_url,
         # Without a WebSocket or an event stream, how often the bell asks.
         "poll_seconds": min(15, conf.heartbeat_seconds),
+        # Where the client finds a fresh CSRF token (after a login in another
+        # tab rotated it) and the header the site's CSRF check reads.
+        "csrf_cookie": "" if settings.CSRF_USE_SESSIONS or settings.CSRF_COOKIE_HTTPONLY else settings.CSRF_COOKIE_NAME,
+        "csrf_header": settings.CSRF_HEADER_NAME.removeprefix("HTTP_").replace("_", "-"),
     }
 
 

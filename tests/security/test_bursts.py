@@ -14,6 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from notifications.models import Delivery
+from notifications.outbound.base import Channel
 from notifications.outbound.services import deliveries_send_due, push_subscription_save
 from notifications.outbound.webpush import generate_vapid_keys
 from notifications.ratelimit import allow
@@ -67,6 +68,32 @@ def test_300_assignments_become_ten_messages_and_one_with_the_rest_per_channel(p
     # The inbox has every one of them.
     assert Notification.objects.filter(recipient=alice).count() == 300
     assert not Delivery.objects.filter(state="pending").exists()
+
+
+class RecordingChannel(Channel):
+    """A site's own channel that sends one notification per message, as the
+    webhook of docs/channels.md does: it does not coalesce."""
+
+    label = "recording"
+    sent: list[int] = []
+
+    def send(self, outgoing):
+        RecordingChannel.sent.append(outgoing.notification.pk)
+
+
+def test_a_channel_that_does_not_coalesce_is_never_held(settings, alice, bob):
+    settings.DJANGO_NOTIFICATIONS_CONFIG = {
+        "CHANNELS": ["recording"],
+        "CHANNEL_CLASSES": {"recording": "tests.security.test_bursts.RecordingChannel"},
+        "DELIVERY_RULES": {"*": {"recording": "immediate"}},
+        "DELIVERY_LIMITS": {"*": {"count": 2, "seconds": 3600}},
+    }
+    RecordingChannel.sent = []
+    for index in range(5):
+        notify.send(bob, recipient=alice, verb=f"pinged {index}")
+    deliveries_send_due()
+    assert len(RecordingChannel.sent) == 5
+    assert not Delivery.objects.filter(digest="coalesced").exists()
 
 
 def test_a_critical_send_is_never_held(push, alice, bob):

@@ -63,6 +63,8 @@ class Bell {
       eventsUrl: root.dataset.eventsUrl,
       framesUrl: root.dataset.framesUrl,
       csrfToken: root.dataset.csrfToken,
+      csrfCookie: root.dataset.csrfCookie,
+      csrfHeader: root.dataset.csrfHeader,
       pollSeconds: Number(root.dataset.pollSeconds || 15),
     });
     this.items = new Map(); // entry key -> <li>

@@ -36,6 +36,12 @@
 import { RealtimeSocket } from "./socket.js";
 
 const SEEN_LIMIT = 2000;
+
+function readCookie(name) {
+  if (!name) return null;
+  const found = document.cookie.split("; ").find((part) => part.startsWith(`${name}=`));
+  return found ? decodeURIComponent(found.slice(name.length + 1)) : null;
+}
 const FALLBACK_AFTER_FAILURES = 2;
 const SEEN_DELAY_MS = 250;
 // A sync refused by the frame rate limit is asked again after this long.
@@ -52,6 +58,8 @@ export class NotificationsClient extends RealtimeSocket {
     eventsUrl = null,
     framesUrl = null,
     csrfToken = "",
+    csrfCookie = "csrftoken",
+    csrfHeader = "X-CSRFToken",
     pollSeconds = 15,
     socketRetryMs = 60000,
   } = {}) {
@@ -59,6 +67,8 @@ export class NotificationsClient extends RealtimeSocket {
     this.eventsUrl = eventsUrl;
     this.framesUrl = framesUrl;
     this.csrfToken = csrfToken;
+    this.csrfCookie = csrfCookie;
+    this.csrfHeader = csrfHeader;
     this.pollSeconds = pollSeconds;
     this.socketRetryMs = socketRetryMs;
     // "socket", or without one "events" (SSE) or "poll".
@@ -113,17 +123,29 @@ export class NotificationsClient extends RealtimeSocket {
     }, this.socketRetryMs);
   }
 
-  async post(frame) {
+  async post(frame, retried = false) {
     if (!this.framesUrl) return [];
     try {
       const response = await fetch(this.framesUrl, {
         method: "POST",
         credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": this.csrfToken },
+        headers: { "Content-Type": "application/json", [this.csrfHeader]: this.csrfToken },
         body: JSON.stringify(frame),
       });
       if (response.status === 401) {
         this.stop("not_logged_in");
+        return [];
+      }
+      if (response.status === 403 && !retried) {
+        // A login in another tab rotates the CSRF token: take the new one.
+        const fresh = readCookie(this.csrfCookie);
+        if (fresh && fresh !== this.csrfToken) {
+          this.csrfToken = fresh;
+          return this.post(frame, true);
+        }
+      }
+      if (!(response.headers.get("Content-Type") || "").startsWith("application/json")) {
+        this.emit("notifications:error", { code: "http_error", status: response.status });
         return [];
       }
       const frames = await response.json();
@@ -274,7 +296,7 @@ export class NotificationsClient extends RealtimeSocket {
           // from the server's newest id and let the page reload its lists.
           this.lastId = frame.last_id;
           this.emit("notifications:reload", {});
-        } else if (frame.more) {
+        } else if (frame.more && frame.notifications.length) {
           // The page was cut to fit one frame: the rest follows from here.
           this.send({ type: "sync", after: this.lastId });
         } else if (missing.length) {
