@@ -5,6 +5,8 @@ class ChatConfig(AppConfig):
     name = "chat"
     verbose_name = "Chat"
     default_auto_field = "django.db.models.BigAutoField"
+    # notifications.asgi.get_asgi_application() routes these sockets.
+    websocket_urlpatterns = "chat.routing.websocket_urlpatterns"
 
     def ready(self) -> None:
         from chat import (

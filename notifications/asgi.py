@@ -11,8 +11,9 @@ In the site's ``asgi.py``::
 
 HTTP goes to Django (with static files served while ``DEBUG`` is on, as
 ``runserver`` does; the bell's event stream, its fallback without a
-WebSocket, is served beside Django); WebSockets go to the package's routes (``chat``'s too
-when it is installed, and the site's own ``websocket_urlpatterns``) behind
+WebSocket, is served beside Django); WebSockets go to the package's routes, those of every installed app whose
+AppConfig declares ``websocket_urlpatterns`` (a dotted path or a list;
+``chat`` does), and the site's own ``websocket_urlpatterns``, behind
 the session auth and an origin check against ``ALLOWED_HOSTS``. The auth
 is Channels' ``AuthMiddlewareStack`` with the users of handshakes that arrive
 together looked up together (``notifications.realtime.auth``).
@@ -47,15 +48,18 @@ def get_asgi_application(*, websocket_urlpatterns: Sequence[Any] = (), freeze_gc
     from channels.sessions import CookieMiddleware, SessionMiddleware
     from django.apps import apps
     from django.conf import settings
+    from django.utils.module_loading import import_string
 
     from notifications.realtime.auth import AuthMiddleware
     from notifications.routing import websocket_urlpatterns as notification_routes
 
     routes = [*websocket_urlpatterns, *notification_routes]
-    if apps.is_installed("chat"):
-        from chat.routing import websocket_urlpatterns as chat_routes
-
-        routes += chat_routes
+    for config in apps.get_app_configs():
+        # An installed app hands over its sockets' routes on its AppConfig
+        # (chat does): this module names no other app.
+        declared = getattr(config, "websocket_urlpatterns", None)
+        if declared:
+            routes += import_string(declared) if isinstance(declared, str) else declared
     from django.urls import re_path
 
     from notifications.realtime.consumer import refuse_unknown_path

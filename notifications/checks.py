@@ -55,7 +55,12 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return [
             Error(
                 f"CHANNEL_LAYERS['default']['BACKEND'] cannot be imported: {exc}",
-                hint=f"Install channels-redis, or fix the dotted path ({SETTINGS_DOCS}).",
+                hint=(
+                    "Install channels-redis, or fix the dotted path"
+                    if "redis" in default["BACKEND"].lower()
+                    else "Fix the dotted path: the in-memory layer is channels.layers.InMemoryChannelLayer"
+                )
+                + f" ({SETTINGS_DOCS}).",
                 id="notifications.E002",
             )
         ]
@@ -71,9 +76,33 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="notifications.W012",
             )
         )
+    if "redis" in default["BACKEND"].lower():
+        errors.extend(_check_redis_addresses(default))
     if default["BACKEND"] == "channels_redis.core.RedisChannelLayer":
         errors.extend(_check_redis_timeouts(default))
     return errors
+
+
+def _check_redis_addresses(layer: dict[str, Any]) -> list[Any]:
+    """A host given as a URL must be one redis-py can parse: otherwise every
+    socket's first read fails and closes it with 1011, and no check said so."""
+    from redis.connection import parse_url
+
+    for host in (layer.get("CONFIG") or {}).get("hosts", []):
+        address = host.get("address") if isinstance(host, dict) else host
+        if not isinstance(address, str):
+            continue  # (host, port) or a dict of connection keywords
+        try:
+            parse_url(address)
+        except ValueError as exc:
+            return [
+                Error(
+                    f"CHANNEL_LAYERS['default'] has a Redis host that is not a Redis URL ({address!r}): {exc}",
+                    hint=f"Write it as redis://host:port/db, rediss:// for TLS or unix:// ({SETTINGS_DOCS}).",
+                    id="notifications.E031",
+                )
+            ]
+    return []
 
 
 def _check_redis_timeouts(layer: dict[str, Any]) -> list[Any]:
@@ -128,7 +157,7 @@ def check_origin_validation(app_configs: Any = None, **kwargs: Any) -> list[Any]
 
 def _asgi_application() -> Any:
     """The imported ASGI_APPLICATION, or None when it is not set or cannot
-    be imported (Channels' own checks report that)."""
+    be imported (notifications.E032 reports that)."""
     path = getattr(settings, "ASGI_APPLICATION", None)
     if not path:
         return None
@@ -193,6 +222,19 @@ def check_websocket_route(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     application must route a WebSocket to the consumer for them to arrive."""
     if not getattr(settings, "CHANNEL_LAYERS", None):
         return []
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if path:
+        try:
+            import_string(path)
+        except Exception as exc:
+            return [
+                Error(
+                    f"ASGI_APPLICATION ({path}) cannot be imported: {type(exc).__name__}: {exc}",
+                    hint="Point it at the application in your asgi.py, e.g. 'mysite.asgi.application' "
+                    f"({QUICKSTART_DOCS}).",
+                    id="notifications.E032",
+                )
+            ]
     application = _asgi_application()
     routes = _notification_routes(application) if application is not None else []
     if routes != []:
@@ -308,7 +350,8 @@ def check_sqlite_writers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return found
 
 
-@register(Tags.compatibility)
+# With --deploy only: on every manage.py command it would be noise.
+@register(Tags.compatibility, deploy=True)
 def check_user_model_groups(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """A user model without ``PermissionsMixin`` has no auth groups, so an
     announcement to groups can reach none of its users."""

@@ -139,8 +139,12 @@ class _Watch:
         """On the database thread: whether another process stored a newer
         notification, and the events of announcements it published."""
         if self.announced_at is None:
+            # What is already published, this process's sockets get in their
+            # hello: only a later publication is pushed.
             self.announced_at = timezone.now()
-            self.last_id = selectors.newest_activity(announced_after=self.announced_at)["last_id"] or 0
+            activity = selectors.newest_activity(announced_after=self.announced_at - WATCH_OVERLAP)
+            self.last_id = activity["last_id"] or 0
+            self.announced = {a.pk: a.published_at for a in activity["announcements"]}
             return False, []
         activity = selectors.newest_activity(announced_after=self.announced_at - WATCH_OVERLAP)
         last_id = activity["last_id"] or 0

@@ -55,6 +55,17 @@ def test_the_package_routes_and_the_sites_own_are_served(settings):
     assert _websocket_paths(get_asgi_application()) == ["ws/notifications/", ""]
 
 
+def test_an_installed_app_hands_over_its_routes_on_its_app_config(monkeypatch):
+    """As chat does: the package names no other app, so a site's own app
+    called ``chat`` (or anything) adds no route unless it declares one."""
+    from django.apps import apps
+
+    site_route = path("ws/tasks/", NotificationConsumer.as_asgi())
+    monkeypatch.setattr(apps.get_app_config("auth"), "websocket_urlpatterns", [site_route], raising=False)
+    paths = _websocket_paths(get_asgi_application())
+    assert paths == ["ws/notifications/", "ws/tasks/", "ws/chat/", "ws/chat/<str:slug>/", ""]  # in INSTALLED_APPS order
+
+
 def _scope(origin, host="example.com", scheme="wss", **headers):
     pairs = [(b"host", host.encode())] + ([(b"origin", origin.encode())] if origin else [])
     pairs += [(name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()]

@@ -58,6 +58,48 @@ def test_an_unusable_backend_is_an_error(settings):
     assert "notifications.E002" in ids()
     settings.CHANNEL_LAYERS = {"other": {}}
     assert "notifications.E002" in ids()
+    # A typo in the in-memory layer's path is not a missing channels-redis.
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayr"}}
+    [message] = [m for m in checks.run_checks() if m.id == "notifications.E002"]
+    assert "channels-redis" not in message.hint and "channels.layers.InMemoryChannelLayer" in message.hint
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1:6379", "localhost", {"address": "127.0.0.1:6379", "socket_timeout": 10}, "http://127.0.0.1:6379"],
+)
+def test_a_redis_host_that_is_not_a_redis_url_is_an_error(settings, host):
+    """Every socket would close with 1011 on its first read."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [host]}}
+    }
+    [message] = [m for m in checks.run_checks() if m.id == "notifications.E031"]
+    assert "redis://" in message.hint
+
+
+@pytest.mark.parametrize(
+    "host", ["redis://127.0.0.1:6379/0", "rediss://cache.example:6380", ("127.0.0.1", 6379), {"host": "127.0.0.1"}]
+)
+def test_redis_hosts_as_channels_redis_takes_them_pass(settings, host):
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [host]}}
+    }
+    assert "notifications.E031" not in ids()
+
+
+@pytest.mark.parametrize("path", ["project.asgii.application", "project.asgi.app"])
+def test_an_asgi_application_that_cannot_be_imported_says_why(settings, path):
+    settings.ASGI_APPLICATION = path
+    [message] = [m for m in checks.run_checks() if m.id == "notifications.E032"]
+    assert path in message.msg and ("No module named" in message.msg or 'define a "app"' in message.msg)
+    assert "notifications.W010" not in ids()
+
+
+@pytest.mark.parametrize("name", ["NOTIFICATIONS_CONFIG", "DJANGO_NOTIFICATION_CONFIG"])
+def test_a_setting_named_almost_like_the_config_is_a_warning(settings, name):
+    setattr(settings, name, {"PAGINATE_BY": 10})
+    [message] = [m for m in checks.run_checks() if m.id == "notifications.W030"]
+    assert name in message.msg and "DJANGO_NOTIFICATIONS_CONFIG" in message.hint
 
 
 def test_the_in_memory_layer_in_production_is_a_warning(settings):
@@ -234,3 +276,9 @@ def test_a_delivery_setting_of_the_wrong_type_is_an_error_naming_it_and_no_crash
         errors = [m for m in checks.run_checks() if m.level >= checks.ERROR]
     [error] = errors
     assert error.id == "notifications.E026" and f"['{key}']" in error.msg
+
+
+def test_a_setting_named_almost_like_chats_config_is_a_warning(settings):
+    settings.CHAT_CONFIGS = {"MAX_MESSAGE_LENGTH": 500}
+    [message] = [m for m in checks.run_checks() if m.id == "chat.W001"]
+    assert "CHAT_CONFIGS" in message.msg and "CHAT_CONFIG" in message.hint

@@ -3,6 +3,7 @@ the database: every WATCH_SECONDS, and on PostgreSQL at once through
 LISTEN/NOTIFY, both against real daphne."""
 
 import asyncio
+import io
 import subprocess
 import sys
 
@@ -68,3 +69,18 @@ async def test_a_listen_connection_that_cannot_connect_is_a_database_error_for_t
     monkeypatch.setattr(dbwatch, "_conninfo", lambda using: "host=127.0.0.1 port=1 dbname=none connect_timeout=2")
     with pytest.raises(DatabaseError):
         await dbwatch.listen(look)
+
+
+async def test_an_announcement_published_while_the_server_was_down_comes_once_in_hello(daphne, ws_client):
+    """``manage.py announce`` while no server runs: the first socket after
+    the start gets it in its hello, and the watch does not push it again."""
+    from django.core.management import call_command
+
+    alice = await sync_to_async(factories.user)("alice")
+    await sync_to_async(call_command)("announce", "While down", stdout=io.StringIO())
+    server = await asyncio.to_thread(daphne)  # the in-memory layer; the watch looks every second
+    socket = await ws_client(server, alice)
+    hello = await socket.frame("hello")
+    assert [a["title"] for a in hello["announcements"]] == ["While down"] and hello["unread_count"] == 1
+    await socket.nothing(within=3)
+    await socket.close()

@@ -9,7 +9,7 @@ import sys
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from notifications.swappable import load_notification_model
@@ -157,11 +157,16 @@ def test_a_group_audience_on_a_user_model_without_groups_is_a_clear_error(capsys
     from notifications import services
 
     if factories.has_groups():
-        call_command("check")
+        call_command("check", deploy=True)
         assert "notifications.I015" not in capsys.readouterr().out
         return
-    call_command("check")
+    call_command("check")  # not on every command: under --deploy
+    assert "notifications.I015" not in capsys.readouterr().err
+    call_command("check", deploy=True)
     assert "notifications.I015" in capsys.readouterr().err
+    # The command says so before it looks a group up by name.
+    with pytest.raises(CommandError, match="has no groups"):
+        call_command("announce", "Editors", "--group", "editors")
     group = factories.group("editors")
     with pytest.raises(ValidationError, match="has no groups"):
         services.announcement_create(title="x", audience="groups", groups=[group])

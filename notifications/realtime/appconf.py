@@ -11,7 +11,7 @@ import difflib
 from typing import Any, ClassVar
 
 from django.conf import settings
-from django.core.checks import Error
+from django.core.checks import Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 
 from .socket_limit import SocketLimits
@@ -79,14 +79,28 @@ class AppConf:
         )
 
 
-def unknown_key_errors(conf: AppConf, *, check_id: str, docs: str) -> list[Error]:
+def misnamed_settings(conf: AppConf, *, check_id: str, docs: str) -> list[Warning]:
+    """A setting named almost like the app's (``NOTIFICATIONS_CONFIG`` for
+    ``DJANGO_NOTIFICATIONS_CONFIG``) is read by nothing: say which it meant."""
+    names = [name for name in dir(settings) if name.isupper() and name != conf.setting]
+    return [
+        Warning(
+            f"The setting {name} is not read by anything here; {conf.setting} is.",
+            hint=f"Rename it to {conf.setting} ({docs}).",
+            id=check_id.replace(".E", ".W"),
+        )
+        for name in difflib.get_close_matches(conf.setting, names, n=3, cutoff=0.8)
+    ]
+
+
+def unknown_key_errors(conf: AppConf, *, check_id: str, docs: str) -> list[Any]:
     """A system check's errors for keys the app does not know (a typo would
     otherwise be ignored), or for a setting that is not a dict."""
     try:
         unknown = conf.unknown_keys()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), hint=f"Set {conf.setting} to a dict ({docs}).", id=check_id)]
-    errors = []
+    errors: list[Any] = misnamed_settings(conf, check_id=check_id, docs=docs)
     for key in unknown:
         close = difflib.get_close_matches(str(key), conf.defaults, n=1)
         meant = f"Did you mean {close[0]!r}? " if close else ""

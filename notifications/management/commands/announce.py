@@ -2,12 +2,14 @@
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from notifications import users
 from notifications.models import AbstractNotification, Audience
 from notifications.services import announcement_create, announcement_publish
 from notifications.services.announcements import parse_duration
@@ -33,6 +35,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
         audience = options["audience"] or (Audience.GROUPS if options["group"] else Audience.EVERYONE)
+        if audience == Audience.GROUPS and users.groups_field() is None:
+            # Before looking the names up: no group of theirs could help.
+            raise CommandError(
+                f"{get_user_model()._meta.label} has no groups (no PermissionsMixin), so a group audience reaches "
+                "no one: use --audience everyone or staff."
+            )
         groups = []
         for name in options["group"]:
             group = Group.objects.filter(name=name).first()
