@@ -6,7 +6,7 @@ PORT ?= 8000
 DAPHNE_ARGS := -e tcp:port=$(PORT):interface=127.0.0.1:backlog=4096 \
 	--websocket-max-message-size 16384 --websocket-max-frame-size 16384 --websocket_connect_timeout 30
 
-.PHONY: run test test-shapes test-matrix bench bench-quick lint clean
+.PHONY: run test test-shapes test-matrix bench bench-quick lint dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -99,6 +99,13 @@ lint: $(VENV)/.test-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+## The two wheels: django-notifications-live (notifications) and
+## django-notifications-live-chat (chat/pyproject.toml), in dist/.
+dist: | $(BIN)/python
+	rm -rf build chat/build  # setuptools would pack what an earlier build left there
+	$(BIN)/pip wheel --quiet --no-deps -w dist . ./chat
+	rm -rf build chat/build *.egg-info chat/*.egg-info
 
 clean:
 	rm -rf $(VENV) db.sqlite3 tests/artifacts .pytest_cache

@@ -24,6 +24,40 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
+def build_wheel(project: Path, into: Path) -> Path:
+    """The wheel of ``project`` (this checkout, or its ``chat/``) as a
+    release would be: built from a copy of its sources, so nothing an earlier
+    local build left in ``build/`` gets packed."""
+    import shutil
+    import tempfile
+
+    skip = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".*", "dist")
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / project.name
+        if project == ROOT:
+            source.mkdir()
+            for name in ("pyproject.toml", "README.md", "notifications"):
+                copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+                copy(ROOT / name, source / name, **({"ignore": skip} if (ROOT / name).is_dir() else {}))
+        else:
+            # chat's static/chat/socket.js links into notifications/: copied as the file.
+            shutil.copytree(project, source, ignore=skip)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(into), str(source)],
+            check=True,
+            capture_output=True,
+        )
+    [built] = [wheel for wheel in into.glob("*.whl") if wheel.name.startswith(_wheel_prefix(project))]
+    return built
+
+
+def _wheel_prefix(project: Path) -> str:
+    import tomllib
+
+    name = tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
+    return name.replace("-", "_") + "-"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -20,7 +20,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import textwrap
 import urllib.parse
 import urllib.request
@@ -31,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from tests.live import ROOT, free_port, wait_listening
+from tests.live import ROOT, build_wheel, free_port, wait_listening
 
 pytestmark = [pytest.mark.packaging, pytest.mark.daphne]
 
@@ -89,12 +88,7 @@ def shell_lines() -> list[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: Any) -> Path:
-    home = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(home), str(ROOT)], check=True, cwd=home
-    )
-    [built] = home.glob("*.whl")
-    return built
+    return build_wheel(ROOT, tmp_path_factory.mktemp("wheel"))
 
 
 async def arrived(socket: Any, *, target: str, timeout: float) -> dict[str, Any]:

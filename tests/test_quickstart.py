@@ -14,18 +14,18 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 import venv
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import TEST_REDIS_URL, need, redis_available
-from tests.live import ROOT, free_port, rung, wait_listening
+from tests.live import ROOT, build_wheel, free_port, rung, wait_listening
 
 pytestmark = [pytest.mark.packaging, pytest.mark.daphne]
 
@@ -65,9 +65,7 @@ def installed(tmp_path_factory: Any) -> Path:
     name, _, extras = requirement.partition("[")
     assert name == "django-notifications-live"
     home = tmp_path_factory.mktemp("quickstart")
-    wheels = home / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT), cwd=home, env=os.environ)
-    [wheel] = wheels.glob("*.whl")
+    wheel = build_wheel(ROOT, home / "wheels")
     venv.create(home / "venv", with_pip=True)
     bin_dir = home / "venv" / "bin"
     # psycopg: the PostgreSQL run's site, like any site on PostgreSQL, has it.
@@ -238,3 +236,67 @@ def test_the_readme_block_works_pasted_into_a_startproject_site(installed, tmp_p
         ".render({'user': request.user}, request))"
     )
     assert "data-notifications-bell" in run(python, "manage.py", "shell", "-c", render, cwd=site, env=env)
+
+
+ROUTES = (
+    "import chat, mysite.asgi; from channels.routing import URLRouter;"
+    "router = mysite.asgi.application.application_mapping['websocket']\n"
+    "while not isinstance(router, URLRouter): router = getattr(router, 'application', None) or router.inner\n"
+    "print(chat.__file__); print(' '.join(str(route.pattern) for route in router.routes))"
+)
+ASGI = (
+    "import os\nfrom notifications.asgi import get_asgi_application\n"
+    "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\napplication = get_asgi_application()\n"
+)
+SETTINGS = (
+    "\nINSTALLED_APPS += ['channels', 'notifications', 'chat']\nASGI_APPLICATION = 'mysite.asgi.application'\n"
+    "CHANNEL_LAYERS = {'default': {'BACKEND': 'channels.layers.InMemoryChannelLayer'}}\n"
+)
+
+
+def test_a_site_with_its_own_chat_app_keeps_it_and_ours_comes_as_its_own_wheel(installed, tmp_path):
+    """The notifications wheel claims no name but its own; chat is the
+    django-notifications-live-chat distribution (chat/pyproject.toml)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "PYTHONPATH", "DATABASE_URL"}}
+    env["PATH"] = f"{installed}{os.pathsep}{env['PATH']}"
+    python = str(installed / "python")
+    [wheel] = (installed.parent.parent / "wheels").glob("*.whl")  # what the site installed
+    packed = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert packed == {"notifications", wheel.name.split("-py3")[0] + ".dist-info"}
+
+    def site(name: str, own_chat: bool) -> Path:
+        where = tmp_path / name
+        where.mkdir()
+        run(str(installed / "django-admin"), "startproject", "mysite", name, cwd=tmp_path, env=env)
+        if own_chat:
+            run(python, "manage.py", "startapp", "chat", cwd=where, env=env)
+        (where / "mysite" / "asgi.py").write_text(ASGI)
+        settings = where / "mysite" / "settings.py"
+        settings.write_text(settings.read_text() + SETTINGS)
+        run(python, "manage.py", "migrate", cwd=where, env=env)
+        run(python, "manage.py", "check", "--fail-level", "ERROR", cwd=where, env=env)
+        return where
+
+    theirs = site("theirs", own_chat=True)
+    module, routes = run(python, "manage.py", "shell", "-c", ROUTES, cwd=theirs, env=env).splitlines()[-2:]
+    assert module.startswith(str(theirs / "chat")) and routes.split() == ["ws/notifications/"]
+
+    wheel = build_wheel(ROOT / "chat", tmp_path / "wheels")
+    run(str(installed / "pip"), "install", "-q", "--no-deps", str(wheel), cwd=tmp_path, env=env)
+    try:
+        ours = site("ours", own_chat=False)
+        module, routes = run(python, "manage.py", "shell", "-c", ROUTES, cwd=ours, env=env).splitlines()[-2:]
+        assert str(installed.parent) in module
+        assert routes.split() == ["ws/notifications/", "ws/chat/", "ws/chat/<str:slug>/"]
+    finally:
+        run(str(installed / "pip"), "uninstall", "-q", "-y", "django-notifications-live-chat", cwd=tmp_path, env=env)
+
+
+def test_the_chat_distribution_moves_with_the_notifications_one():
+    import tomllib
+
+    import notifications
+
+    chat = tomllib.loads((ROOT / "chat" / "pyproject.toml").read_text())["project"]
+    assert chat["version"] == notifications.__version__
+    assert chat["dependencies"] == [f"django-notifications-live=={notifications.__version__}"]

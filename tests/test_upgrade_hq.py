@@ -18,7 +18,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import urllib.parse
 import venv
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.live import ROOT
+from tests.live import ROOT, build_wheel
 
 pytestmark = pytest.mark.packaging
 
@@ -211,9 +210,7 @@ def virtualenvs(tmp_path_factory: Any) -> dict[str, Path]:
     bins["hq"] = home / "hq" / "bin"
     run(str(bins["hq"] / "pip"), "install", "-q", *HQ_REQUIREMENTS, cwd=home, env=env)
 
-    wheels = home / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT), cwd=home, env=env)
-    [wheel] = wheels.glob("*.whl")
+    wheel = build_wheel(ROOT, home / "wheels")
     venv.create(home / "live", with_pip=True)
     bins["live"] = home / "live" / "bin"
     run(str(bins["live"] / "pip"), "install", "-q", str(wheel), "psycopg[binary]", cwd=home, env=env)
