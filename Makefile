@@ -98,6 +98,7 @@ bench-quick: $(VENV)/.test-deps
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 ## The two wheels: django-notifications-live (notifications) and

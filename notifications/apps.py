@@ -16,7 +16,9 @@ class Config(AppConfig):
         from notifications import (
             checks,  # noqa: F401  (registers the checks)
             receivers,
+            services,
         )
+        from notifications.base import models as base_models
         from notifications.realtime.revocation import connect_revocation_signals
         from notifications.signals import notify
         from notifications.triggers import autodiscover
@@ -24,6 +26,7 @@ class Config(AppConfig):
         # django-notifications exposed the signal on the package too.
         notifications.notify = notify  # type: ignore[attr-defined]
         notify.connect(receivers.notify_handler, dispatch_uid="notifications.models.notification")
+        base_models.bind(services=services, notify_handler=receivers.notify_handler)
         connect_revocation_signals()
         receivers.connect()
         autodiscover()

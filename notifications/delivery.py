@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -206,12 +207,12 @@ def audience_changed(*, user_ids: list[int]) -> None:
     transaction.on_commit(lambda: publish(events), robust=True)
 
 
-def preferences_changed(*, user_id: int) -> None:
-    """After commit, send the user's delivery preferences to their open tabs."""
-    from notifications.outbound.selectors import preferences_of
+def preferences_changed(*, user_id: int, preferences: Callable[[], dict[str, Any]]) -> None:
+    """After commit, send the user's delivery preferences, as ``preferences()``
+    then reads them, to their open tabs."""
 
     def push() -> None:
-        frame = protocol.preferences(preferences=preferences_of(user_id=user_id))
+        frame = protocol.preferences(preferences=preferences())
         publish([_frame_event(user_id, frame)])
 
     transaction.on_commit(push, robust=True)

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from notifications.base import models as base_models
 from notifications.base.models import AbstractNotification, NotificationQuerySet
 from notifications.outbound.models import ChannelPreference, Delivery, PushSubscription, SocketPresence
 from notifications.swappable import NOTIFICATION_MODEL_SETTING
@@ -29,9 +30,7 @@ def __getattr__(name: str) -> Any:
     # The ``notify`` receiver, where django-notifications' code may import it
     # from; it lives in notifications.receivers, above the models.
     if name == "notify_handler":
-        from notifications.receivers import notify_handler
-
-        return notify_handler
+        return base_models.__getattr__(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

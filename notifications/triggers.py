@@ -88,6 +88,8 @@ def _notices(result: Any) -> list[Notice]:
 
 
 def _run(receiver: Callable[..., Any], instance: models.Model, *args: Any) -> None:
+    # A site's models module may import this one; the services import every
+    # model, so they load when a trigger first runs.
     from notifications.receivers import delivery_category
     from notifications.services import notification_create
 

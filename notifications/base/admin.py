@@ -3,17 +3,19 @@ from typing import Any
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from notifications.services import notification_save, notifications_delete, notifications_set_unread
+# django-notifications' path for the admin base class; like the models, it
+# writes through the services the app's ready() hands them.
+from notifications.base.models import services
 
 
 @admin.action(description=_("Mark selected notifications as unread"))
 def mark_unread(modeladmin: Any, request: Any, queryset: Any) -> None:
-    notifications_set_unread(queryset=queryset, unread=True)
+    services().notifications_set_unread(queryset=queryset, unread=True)
 
 
 @admin.action(description=_("Mark selected notifications as read"))
 def mark_read(modeladmin: Any, request: Any, queryset: Any) -> None:
-    notifications_set_unread(queryset=queryset, unread=False)
+    services().notifications_set_unread(queryset=queryset, unread=False)
 
 
 class AbstractNotificationAdmin(admin.ModelAdmin):
@@ -52,10 +54,10 @@ class AbstractNotificationAdmin(admin.ModelAdmin):
 
     # Admin writes go through the services too, so open tabs hear about them.
     def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
-        notification_save(notification=obj, changed_fields=form.changed_data if change else ())
+        services().notification_save(notification=obj, changed_fields=form.changed_data if change else ())
 
     def delete_model(self, request: Any, obj: Any) -> None:
-        notifications_delete(queryset=type(obj).objects.filter(pk=obj.pk), soft=False)
+        services().notifications_delete(queryset=type(obj).objects.filter(pk=obj.pk), soft=False)
 
     def delete_queryset(self, request: Any, queryset: Any) -> None:
-        notifications_delete(queryset=queryset, soft=False)
+        services().notifications_delete(queryset=queryset, soft=False)

@@ -2,11 +2,11 @@
 
 Field names, meanings and the queryset methods match django-notifications-hq
 1.8 and django-notifications-community 1.12, so code written against either
-keeps working. Every write goes through ``notifications.services`` (reached
-by ``services()`` below), which pushes the change to the user's sockets after
-commit. ``notify_handler``, the ``notify`` signal's receiver, lives in
-``notifications.receivers`` and is importable from here, where
-django-notifications has it.
+keeps working. Every write goes through ``notifications.services``, which
+pushes the change to the user's sockets after commit; the app's ``ready()``
+hands it to the models (``bind``). ``notify_handler``, the ``notify``
+signal's receiver, lives in ``notifications.receivers`` and is importable
+from here, where django-notifications has it.
 """
 
 from __future__ import annotations
@@ -30,31 +30,39 @@ from django.utils.translation import gettext_lazy as _
 from notifications.conf import conf
 from notifications.utils import id2slug
 
+# What the models call to write, and the ``notify`` receiver; given by
+# ``Config.ready()`` (``bind``), so that the models import nothing above them.
+_bound: dict[str, Any] = {}
 
-def services() -> ModuleType:
-    """``notifications.services``: the one place where the models reach up.
+
+def bind(*, services: ModuleType, notify_handler: Any) -> None:
+    """Hand the models ``notifications.services`` and the ``notify`` receiver.
 
     The layers import downwards: services, then delivery, then selectors,
     then models. django-notifications' model and queryset methods that write
     (``mark_as_read``, ``mark_all_as_read``, ``mark_all_as_deleted`` and the
     rest) are public API, and each of their writes must reach the user's open
     tabs, which only the services do: they push through ``delivery`` after
-    commit. So those methods call the services through this function, and
-    nothing else in the models does. The import happens at call time because
-    the services import the concrete model, which imports this module.
-    """
-    from notifications import services as writes
+    commit. The app's ``ready()`` calls this once."""
+    _bound.update(services=services, notify_handler=notify_handler)
 
-    return writes
+
+def services() -> ModuleType:
+    """``notifications.services``, as ``bind`` gave it."""
+    try:
+        return _bound["services"]
+    except KeyError:
+        raise ImproperlyConfigured(
+            "Notifications are written through the notifications app: add 'notifications' (or a subclass of "
+            "notifications.apps.Config) to INSTALLED_APPS."
+        ) from None
 
 
 def __getattr__(name: str) -> Any:
-    # django-notifications' path of the ``notify`` receiver. Resolved on
-    # first use: the receiver imports the services (see services()).
-    if name == "notify_handler":
-        from notifications.receivers import notify_handler
-
-        return notify_handler
+    # django-notifications' path of the ``notify`` receiver, which lives in
+    # notifications.receivers, above the models.
+    if name == "notify_handler" and name in _bound:
+        return _bound[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -12,14 +12,13 @@ import threading
 
 from django.db import close_old_connections, connections
 
+from notifications.outbound.services import deliveries_send_due
 from notifications.realtime.hub import Hub
 
 logger = logging.getLogger("notifications.outbound")
 
 
 def _send_due() -> None:
-    from notifications.outbound.services import deliveries_send_due
-
     close_old_connections()
     try:
         report = deliveries_send_due()

@@ -14,17 +14,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from channels.layers import get_channel_layer
 from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from notifications import delivery, protocol
 from notifications.conf import conf
 from notifications.outbound import registry
 from notifications.outbound.base import Outgoing, Skip
 from notifications.outbound.constants import COALESCED, DIGESTS, ChannelName, Frequency, Rule, State
 from notifications.outbound.models import ChannelPreference, Delivery, PushSubscription, SocketPresence
 from notifications.outbound.push_endpoints import MAX_SUBSCRIPTIONS_PER_USER, check_endpoint
-from notifications.outbound.selectors import frequencies_of, users_last_seen
+from notifications.outbound.selectors import frequencies_of, frequency_choices, preferences_of, users_last_seen
+from notifications.realtime.publish import live_groups
+from notifications.realtime.redis_store import is_channels_redis
 from notifications.swappable import load_notification_model
 
 logger = logging.getLogger("notifications.outbound")
@@ -291,15 +295,8 @@ def _live_now(user_ids: set[int]) -> set[int] | None:
     unreachable)."""
     if not user_ids:
         return set()
-    from notifications import protocol
-    from notifications.realtime.publish import live_groups
-
     groups = live_groups([protocol.user_group(uid) for uid in user_ids])
     if groups is None:
-        from channels.layers import get_channel_layer
-
-        from notifications.realtime.redis_store import is_channels_redis
-
         # channels-redis could not be asked (Redis unreachable): unknown.
         # Another layer never can tell: the presence rows answer alone.
         return None if is_channels_redis(get_channel_layer()) else set()
@@ -417,8 +414,6 @@ def deliveries_retry(*, queryset: Any) -> int:
 
 def preference_set(*, user: Any, category: str, channel: str, frequency: str) -> ChannelPreference:
     """Store one choice and tell the user's open tabs (a ``preferences`` frame)."""
-    from notifications.outbound.selectors import frequency_choices
-
     if category not in registry.known_categories():
         raise ValueError(f"Unknown category {category!r}.")
     if channel not in registry.configured_channels():
@@ -429,9 +424,7 @@ def preference_set(*, user: Any, category: str, channel: str, frequency: str) ->
         preference, _ = ChannelPreference.objects.update_or_create(
             user_id=user.pk, category=category, channel=channel, defaults={"frequency": frequency}
         )
-        from notifications import delivery
-
-        delivery.preferences_changed(user_id=user.pk)
+        delivery.preferences_changed(user_id=user.pk, preferences=functools.partial(preferences_of, user_id=user.pk))
     return preference
 
 

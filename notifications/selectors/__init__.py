@@ -26,12 +26,10 @@ from notifications.selectors.groups import (
 from notifications.selectors.notifications import (
     API_EXCLUDED_FIELDS,
     cached_unread_count,
-    notification_item,
     notification_list,
     notification_list_items,
     notification_payload,
     notification_payloads,
-    notifications_after,
     notifications_of,
     object_url,
     payload_copies,
@@ -56,6 +54,7 @@ from notifications.selectors.sockets import (
     hello_snapshots,
     newest_activity,
 )
+from notifications.selectors.sync import notification_item, notifications_after
 
 __all__ = [
     "API_EXCLUDED_FIELDS",

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from django.db.models import Max
 
 from notifications.conf import conf
-from notifications.models import announcements_enabled
+from notifications.models import Announcement, announcements_enabled
 from notifications.registry import has_queryset_filters
 from notifications.selectors.announcements import (
     announcement_payload,
@@ -140,8 +140,6 @@ def newest_activity(*, announced_after: Any = None) -> dict[str, Any]:
     """What server processes on a process-local layer watch for: the newest
     notification id of anyone, and the announcements published after
     ``announced_after`` (all of them when it is None), oldest first."""
-    from notifications.models import Announcement
-
     last_id = load_notification_model().objects.aggregate(last_id=Max("id"))["last_id"]
     published = Announcement.objects.filter(published_at__isnull=False)
     if announced_after is not None:

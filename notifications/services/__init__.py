@@ -9,10 +9,10 @@ The layers, each importing only the ones below it:
 - ``models`` (``notifications.base.models``): the tables and
   django-notifications' model and queryset methods.
 
-One edge points up: those methods write (``mark_as_read``,
-``mark_all_as_read``, ...) and must push like any write, so they call this
-package through ``notifications.base.models.services()``, and nothing else
-in the models does.
+The models import none of them. django-notifications' model methods that
+write (``mark_as_read``, ``mark_all_as_read``, ...) must push like any
+write: the app's ``ready()`` hands them this package
+(``notifications.base.models.bind``).
 """
 
 from notifications.services.announcements import (
