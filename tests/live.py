@@ -21,6 +21,34 @@ from typing import Any
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# What .gitignore leaves out: local environments, caches and build output.
+UNTRACKED_DIRS = {".git", ".venv", ".nox", "__pycache__", "build", "dist", ".import_linter_cache"}
+UNTRACKED_DIRS |= {".pytest_cache", ".ruff_cache", ".mypy_cache"}
+UNTRACKED_PATHS = ("tests/artifacts", "bench/.venv-", "bench/results/quick", "staticfiles")
+UNTRACKED_FILES = (".pyc", ".sqlite3", ".sqlite3-wal", ".sqlite3-shm")
+
+
+def project_files() -> list[str]:
+    """The project's files, relative to ROOT: git's list in a checkout; in
+    an sdist or a `git archive`, the tree less what .gitignore names."""
+    if (ROOT / ".git").exists():
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
+        return [name for name in listed.stdout.split("\0") if name and (ROOT / name).is_file()]
+    found = []
+    for folder, dirs, files in os.walk(ROOT):
+        here = Path(folder).relative_to(ROOT)
+        dirs[:] = [
+            d
+            for d in dirs
+            if d not in UNTRACKED_DIRS
+            and not d.endswith(".egg-info")
+            and not (here / d).as_posix().startswith(UNTRACKED_PATHS)
+        ]
+        found += [(here / f).as_posix() for f in files if not f.endswith(UNTRACKED_FILES)]
+    return sorted(found)
+
+
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 

@@ -95,15 +95,11 @@ def test_the_history_check_tells_build_history_from_upstream_references():
 
 
 def test_no_tracked_file_speaks_of_how_it_was_built():
-    import subprocess
+    from tests.live import project_files
 
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
     offending = {}
-    for name in filter(None, files.stdout.split("\0")):
-        path = ROOT / name
-        if not path.is_file():
-            continue
-        found = build_history(path.read_text(errors="ignore"))
+    for name in project_files():
+        found = build_history((ROOT / name).read_text(errors="ignore"))
         if found:
             offending[name] = found
     assert offending == {}

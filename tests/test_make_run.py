@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.live import ROOT, free_port, rung, wait_listening
+from tests.live import ROOT, free_port, project_files, rung, wait_listening
 from tests.test_quickstart import Browser, run
 
 pytestmark = [pytest.mark.packaging, pytest.mark.daphne]
@@ -25,13 +25,10 @@ pytestmark = [pytest.mark.packaging, pytest.mark.daphne]
 def checkout(tmp_path):
     """The tracked files of this checkout, with its virtualenv, in a folder
     of their own: `make run` writes db.sqlite3 where it runs."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
-    for name in filter(None, files.decode().split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            target = tmp_path / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+    for name in project_files():
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
     return tmp_path
 
