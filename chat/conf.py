@@ -50,59 +50,37 @@ class ChatConf(AppConf):
             raise ImproperlyConfigured(f"{SETTING} has unknown keys: {', '.join(unknown)}.")
         return super()._get(key)
 
-    def _positive(self, key: str) -> Any:
-        value = self._get(key)
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            raise ImproperlyConfigured(f"{SETTING}['{key}'] must be a positive number, not {value!r}.")
-        return value
-
     @property
     def max_message_length(self) -> int:
-        return int(self._positive("MAX_MESSAGE_LENGTH"))
+        return int(self._positive_number("MAX_MESSAGE_LENGTH"))
 
     @property
     def history_page_size(self) -> int:
-        return int(self._positive("HISTORY_PAGE_SIZE"))
+        return int(self._positive_number("HISTORY_PAGE_SIZE"))
 
     @property
     def messages_per_second(self) -> float:
-        return float(self._positive("MESSAGES_PER_SECOND"))
+        return float(self._positive_number("MESSAGES_PER_SECOND"))
 
     @property
     def message_burst(self) -> float:
-        return float(self._positive("MESSAGE_BURST"))
+        return float(self._positive_number("MESSAGE_BURST"))
 
     @property
     def max_strikes(self) -> int:
-        return int(self._positive("MAX_STRIKES"))
+        return int(self._positive_number("MAX_STRIKES"))
 
     @property
     def typing_interval_seconds(self) -> float:
-        return float(self._positive("TYPING_INTERVAL_SECONDS"))
+        return float(self._positive_number("TYPING_INTERVAL_SECONDS"))
 
     @property
     def presence_refresh_seconds(self) -> float:
-        return float(self._positive("PRESENCE_REFRESH_SECONDS"))
+        return float(self._positive_number("PRESENCE_REFRESH_SECONDS"))
 
     @property
     def presence_timeout_seconds(self) -> float:
-        return float(self._positive("PRESENCE_TIMEOUT_SECONDS"))
-
-    @property
-    def max_frame_bytes(self) -> int:
-        return int(self._positive("MAX_FRAME_BYTES"))
-
-    @property
-    def frames_per_second(self) -> float:
-        return float(self._positive("FRAMES_PER_SECOND"))
-
-    @property
-    def max_sockets_per_user(self) -> int:
-        return int(self._positive("MAX_SOCKETS_PER_USER"))
-
-    @property
-    def frame_burst(self) -> float:
-        return float(self._positive("FRAME_BURST"))
+        return float(self._positive_number("PRESENCE_TIMEOUT_SECONDS"))
 
 
 conf = ChatConf()

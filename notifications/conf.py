@@ -16,7 +16,6 @@ from notifications.realtime.appconf import SOCKET_LIMIT_DEFAULTS, AppConf
 
 SETTING = "DJANGO_NOTIFICATIONS_CONFIG"
 # The smallest frame limit the server's own frames fit in.
-MIN_FRAME_BYTES = 8192
 
 DEFAULTS: dict[str, Any] = {
     # django-notifications' keys, same meaning and defaults. USE_JSONFIELD
@@ -84,12 +83,6 @@ class NotificationsConf(AppConf):
         user = getattr(settings, SETTING, {}) or {}
         return {**DEFAULTS, **user}
 
-    def _positive_int(self, key: str) -> int:
-        value = self._get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ImproperlyConfigured(f"{SETTING}['{key}'] must be a positive integer, not {value!r}.")
-        return value
-
     @property
     def paginate_by(self) -> int:
         return self._positive_int("PAGINATE_BY")
@@ -147,28 +140,6 @@ class NotificationsConf(AppConf):
     @property
     def sync_overlap_seconds(self) -> int:
         return int(self._get("SYNC_OVERLAP_SECONDS"))
-
-    @property
-    def max_frame_bytes(self) -> int:
-        value = self._positive_int("MAX_FRAME_BYTES")
-        if value < MIN_FRAME_BYTES:
-            raise ImproperlyConfigured(
-                f"{SETTING}['MAX_FRAME_BYTES'] must be at least {MIN_FRAME_BYTES}: the server's own frames (a "
-                f"notification's stub with its group) must fit in it, not {value!r}."
-            )
-        return value
-
-    @property
-    def frames_per_second(self) -> float:
-        return float(self._get("FRAMES_PER_SECOND"))
-
-    @property
-    def max_sockets_per_user(self) -> int:
-        return self._positive_int("MAX_SOCKETS_PER_USER")
-
-    @property
-    def frame_burst(self) -> float:
-        return float(self._get("FRAME_BURST"))
 
     @property
     def bulk_create_batch_size(self) -> int:

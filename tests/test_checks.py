@@ -2,6 +2,7 @@
 
 import pytest
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 
@@ -282,3 +283,24 @@ def test_a_setting_named_almost_like_chats_config_is_a_warning(settings):
     settings.CHAT_CONFIGS = {"MAX_MESSAGE_LENGTH": 500}
     [message] = [m for m in checks.run_checks() if m.id == "chat.W001"]
     assert "CHAT_CONFIGS" in message.msg and "CHAT_CONFIG" in message.hint
+
+
+@pytest.mark.parametrize(
+    "key, value, says",
+    [
+        ("FRAMES_PER_SECOND", 0, "must be a positive number, not 0"),
+        ("FRAME_BURST", 0.5, "must be at least 1"),
+        ("MAX_SOCKETS_PER_USER", 2.5, "must be a positive integer, not 2.5"),
+        ("MAX_FRAME_BYTES", 4096, "must be at least 8192"),
+        ("ABUSE_COOLDOWN_SECONDS", 9, "from 0 to 4"),
+    ],
+)
+@pytest.mark.parametrize("setting", ["DJANGO_NOTIFICATIONS_CONFIG", "CHAT_CONFIG"])
+def test_both_apps_refuse_the_same_bad_socket_limits_alike(setting, key, value, says):
+    from chat.conf import conf as chat_conf
+    from notifications.conf import conf as notifications_conf
+
+    conf = chat_conf if setting == "CHAT_CONFIG" else notifications_conf
+    with override_settings(**{setting: {key: value}}), pytest.raises(ImproperlyConfigured) as refused:
+        conf.socket_limits()
+    assert str(refused.value).startswith(f"{setting}['{key}'] ") and says in str(refused.value)

@@ -33,6 +33,11 @@ SOCKET_LIMIT_DEFAULTS: dict[str, Any] = {
 }
 
 
+# The least MAX_FRAME_BYTES: the apps' own frames (a notification's stub with
+# its group, a chat message cut to fit) must fit in one.
+MIN_FRAME_BYTES = 8192
+
+
 def abuse_cooldown(setting: str, value: Any) -> float:
     """Validate ABUSE_COOLDOWN_SECONDS: 0 (off) to 4 s, since daphne drops a
     handshake still pending after 5 s."""
@@ -43,8 +48,8 @@ def abuse_cooldown(setting: str, value: Any) -> float:
 
 class AppConf:
     """One app's settings dict. A subclass names the setting and its
-    defaults, and adds a typed property per key; the socket-limit properties
-    (``max_frame_bytes`` and the rest) build ``socket_limits()``."""
+    defaults, and adds a typed property per key of its own; the socket
+    limits' properties are here, for both apps."""
 
     setting: ClassVar[str]
     defaults: ClassVar[dict[str, Any]]
@@ -62,20 +67,60 @@ class AppConf:
     def _get(self, key: str) -> Any:
         return self.user_config().get(key, self.defaults[key])
 
+    def _positive_number(self, key: str) -> float:
+        value = self._get(key)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ImproperlyConfigured(f"{self.setting}['{key}'] must be a positive number, not {value!r}.")
+        return float(value)
+
+    def _positive_int(self, key: str) -> int:
+        value = self._get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ImproperlyConfigured(f"{self.setting}['{key}'] must be a positive integer, not {value!r}.")
+        return value
+
+    # The socket limits, the same keys and checks in both apps.
+
+    @property
+    def max_frame_bytes(self) -> int:
+        value = self._positive_int("MAX_FRAME_BYTES")
+        if value < MIN_FRAME_BYTES:
+            raise ImproperlyConfigured(
+                f"{self.setting}['MAX_FRAME_BYTES'] must be at least {MIN_FRAME_BYTES}: the server's own frames (a "
+                f"notification's stub with its group) must fit in it, not {value!r}."
+            )
+        return value
+
+    @property
+    def frames_per_second(self) -> float:
+        return self._positive_number("FRAMES_PER_SECOND")
+
+    @property
+    def frame_burst(self) -> float:
+        value = self._positive_number("FRAME_BURST")
+        if value < 1:
+            raise ImproperlyConfigured(
+                f"{self.setting}['FRAME_BURST'] must be at least 1, or no frame gets through, not {value!r}."
+            )
+        return value
+
+    @property
+    def max_sockets_per_user(self) -> int:
+        return self._positive_int("MAX_SOCKETS_PER_USER")
+
     @property
     def abuse_cooldown_seconds(self) -> float:
         return abuse_cooldown(self.setting, self._get("ABUSE_COOLDOWN_SECONDS"))
 
     def socket_limits(self) -> SocketLimits:
         """The limits of this app's sockets, read at each connect."""
-        limits: Any = self  # the subclass's typed, validated properties
         return SocketLimits(
-            max_frame_bytes=limits.max_frame_bytes,
-            frames_per_second=limits.frames_per_second,
-            frame_burst=limits.frame_burst,
-            max_strikes=getattr(limits, "max_strikes", SocketLimits.max_strikes),
-            max_sockets_per_user=limits.max_sockets_per_user,
-            abuse_cooldown_seconds=limits.abuse_cooldown_seconds,
+            max_frame_bytes=self.max_frame_bytes,
+            frames_per_second=self.frames_per_second,
+            frame_burst=self.frame_burst,
+            max_strikes=getattr(self, "max_strikes", SocketLimits.max_strikes),
+            max_sockets_per_user=self.max_sockets_per_user,
+            abuse_cooldown_seconds=self.abuse_cooldown_seconds,
         )
 
 
