@@ -82,7 +82,9 @@ async def test_a_client_that_stops_reading_is_cut_off_and_recovers_by_sync(daphn
     again = Follower(await connect(server, cookie=slow_cookie))
     again.cursor = 0  # as if it had seen nothing of the burst
     again.start()
-    await again.until(expected_slow, timeout=30)
+    # 5,000 notifications of 1.2 KB are about 420 sync pages of 16 KiB; the
+    # client frame limit (20 per second) alone makes that 21 s.
+    await again.until(expected_slow, timeout=90)
     assert again.ids == expected_slow
     print(f"resync took {again.frames.get('sync')} pages")
     await again.stop()
