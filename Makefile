@@ -6,7 +6,7 @@ PORT ?= 8000
 DAPHNE_ARGS := -e tcp:port=$(PORT):interface=127.0.0.1:backlog=4096 \
 	--websocket-max-message-size 16384 --websocket-max-frame-size 16384 --websocket_connect_timeout 30
 
-.PHONY: run test test-shapes test-matrix bench bench-quick lint dist clean
+.PHONY: run test test-fast test-shapes test-matrix bench bench-quick lint dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,20 +35,30 @@ run: $(VENV)/.run-deps $(VENV)/secret_key
 ## PostgreSQL with the Redis layer. Outside CI a missing service is skipped
 ## with a message; with CI=true it fails.
 test: $(VENV)/.test-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/system $(PYTEST_ARGS)
 	DATABASE_URL=$${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
-	$(BIN)/python -m pytest -m "not browser and not packaging and not conformance" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto tests/unit $(PYTEST_ARGS)
+	DATABASE_URL=$${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(BIN)/python -m pytest -m "not browser and not packaging and not conformance" tests/system $(PYTEST_ARGS)
 	$(MAKE) test-shapes
+
+## The in-process tests (tests/unit/), in under a minute on two cores
+## (pytest-xdist, a worker per core): no daphne, browser, Redis or PostgreSQL.
+## `make test` runs them with tests/system/.
+test-fast: $(VENV)/.test-deps
+	$(BIN)/python -m pytest -q -n auto tests/unit $(PYTEST_ARGS)
 
 ## The tests of sockets, hello, sync, announcements, chat, mentions, email and preferences on
 ## the site shapes of tests/shapes (SITE_SHAPE): a user model named accounts.Member; one without
 ## PermissionsMixin, with email login and UUID keys (also on PostgreSQL and Redis); a swapped
 ## notification model. `make test` runs them after the demo's shape.
-SHAPE_TESTS := tests/test_site_shapes.py tests/test_send_contract.py tests/test_consumers.py \
-	tests/test_announcements.py tests/test_chat_consumers.py tests/test_chat_services.py tests/test_chat_views.py \
-	tests/test_channels_email.py tests/test_channels_preferences.py tests/test_auth.py tests/test_views.py \
-	tests/test_api.py tests/test_storm.py
+SHAPE_TESTS := tests/unit/test_site_shapes.py tests/unit/test_send_contract.py tests/unit/test_consumers.py \
+	tests/unit/test_announcements.py tests/unit/test_chat_consumers.py tests/unit/test_chat_services.py tests/unit/test_chat_views.py \
+	tests/unit/test_channels_email.py tests/unit/test_channels_preferences.py tests/unit/test_auth.py tests/unit/test_views.py \
+	tests/unit/test_api.py tests/unit/test_storm.py tests/system/test_site_shapes.py tests/system/test_channels_preferences.py
 test-shapes: $(VENV)/.test-deps
 	for shape in member person swapped; do \
 		SITE_SHAPE=$$shape $(BIN)/python -m pytest -q $(SHAPE_TESTS) $(PYTEST_ARGS) || exit 1; \

@@ -60,7 +60,7 @@ def tests(session: nox.Session, django: str) -> None:
         "-q",
         "-m",
         "not browser and not packaging and not conformance",
-        "--ignore=tests/reliability",
+        "--ignore=tests/system/reliability",
         *session.posargs,
     )
 
@@ -87,11 +87,12 @@ def oldest(session: nox.Session) -> None:
 # daphne_compat's parts replace: its own, the handshake and slow-client
 # tests, the live pushes, and Autobahn's fuzzer.
 SERVER_TESTS = [
-    "tests/test_daphne_compat.py",
-    "tests/security/test_handshake.py",
-    "tests/reliability/test_slow_consumer.py",
-    "tests/test_live.py",
-    "tests/conformance",
+    "tests/unit/test_daphne_compat.py",
+    "tests/system/test_daphne_compat.py",
+    "tests/system/security/test_handshake.py",
+    "tests/system/reliability/test_slow_consumer.py",
+    "tests/system/test_live.py",
+    "tests/system/conformance",
 ]
 
 

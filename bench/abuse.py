@@ -6,7 +6,7 @@ One daphne process serves `project.asgi` on Redis and SQLite, as in the other
 scenarios. Three measurements, each with its target:
 
 - **flood**: ten users hold a socket; the bench times `notify.send` to the
-  frame's arrival for 3 s, then again while `tests/security/flood_client.py`
+  frame's arrival for 3 s, then again while `tests/system/security/flood_client.py`
   sends 1,000 frames a second on another user's socket (reconnecting after
   each 4429). The p99 during the flood stays within 2x of the p99 without it
   (plus 5 ms of scheduling noise), and the server's RSS grows by less than
@@ -18,7 +18,7 @@ scenarios. Three measurements, each with its target:
 - **no route**: a handshake to a WebSocket path with no route is refused
   (HTTP 403) within 2 s, ten times: the last route refuses it at once.
 
-The tests in tests/security and tests/reliability prove the outcomes (the
+The tests in tests/system/security and tests/system/reliability prove the outcomes (the
 flood is closed with 4429, nothing is lost); this measures what they cost.
 Writes bench/results/abuse.json in the report's generic format.
 """
@@ -89,7 +89,7 @@ async def flood(port: int, cookies: list[str], users: list) -> dict:
     flooder = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.security.flood_client",
+        "tests.system.security.flood_client",
         f"ws://127.0.0.1:{port}/ws/notifications/",
         f"http://127.0.0.1:{port}",
         cookies[1],

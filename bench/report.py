@@ -239,7 +239,7 @@ def sse(row: dict) -> Section:
             f"{' / '.join(map(str, sockets['threads']))} over WebSockets."
         )
     # The command goes in the text, not a block of its own: the page has a
-    # line budget (tests/test_docs.py).
+    # line budget (tests/unit/test_docs.py).
     about += f" `python bench/sse.py --users {row['users']} --processes {row['processes']} --rounds {row['rounds']}`."
     return Section(
         "Fan-out over Server-Sent Events",

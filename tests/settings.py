@@ -12,9 +12,9 @@ from project.settings import *  # noqa: F403
 from project.settings import BASE_DIR, DATABASES, REDIS_HOSTS, VAPID
 
 # One id per test run, inherited by the daphne processes it starts, so that
-# concurrent runs (a developer's and CI's, or nox sessions) share neither a
-# SQLite file nor channel-layer keys.
-RUN_ID = os.environ.setdefault("TEST_RUN_ID", str(os.getpid()))
+# concurrent runs (a developer's and CI's, nox sessions, pytest-xdist's
+# workers) share neither a SQLite file nor channel-layer keys.
+RUN_ID = os.environ.setdefault("TEST_RUN_ID", str(os.getpid())) + os.environ.get("PYTEST_XDIST_WORKER", "")
 CHANNEL_PREFIX = f"test{RUN_ID}"
 if REDIS_HOSTS:
     CHANNEL_LAYERS = {

@@ -16,7 +16,7 @@ Sessions are fetched together only from Django's database store as it ships
 (``SESSION_ENGINE`` ``db``, or a subclass that loads the same way), and users
 only through ``ModelBackend.get_user`` (or a subclass that keeps it). Any
 other session store loads itself, and any other backend's ``get_user`` is
-called, per handshake. tests/test_auth.py checks every case against
+called, per handshake. tests/unit/test_auth.py checks every case against
 Channels' own ``get_user``.
 """
 
@@ -121,7 +121,7 @@ def _loaded(session: Any, data: dict[str, Any] | None) -> dict[str, Any]:
     ``SessionBase._get_session`` and the database store's
     ``_get_session_from_db``): its data cached, and no key when no live row
     was found. A consumer then reads the session without a query, as after
-    Channels' ``get_user``; tests/test_auth.py checks it."""
+    Channels' ``get_user``; tests/unit/test_auth.py checks it."""
     store = _store(session)
     if data is None:
         store._session_key = None

@@ -3,7 +3,7 @@
 Mirrors channels-redis 4.3.0 (``channels_redis/core.py`` and
 ``channels_redis/utils.py``): the version requirements.txt pins and the
 lower bound of pyproject.toml's range, which noxfile.py's ``oldest`` session
-installs. tests/test_channels_redis_copy.py fails when upstream changes the
+installs. tests/unit/test_channels_redis_copy.py fails when upstream changes the
 shape relied on here: the signatures of the methods below, the key names,
 the message format, and the Redis calls of ``group_add`` and ``group_send``.
 
@@ -31,7 +31,7 @@ What is copied, and what changes:
   on a single Redis host takes one script call for everything
   (``GROUP_SEND_TO_HUBS``) instead of four round trips.
 - ``channels_redis.utils.create_pool`` as ``sync_pool``, for redis-py's sync
-  client (tests/test_redis_hosts.py compares the two pools).
+  client (tests/unit/test_redis_hosts.py compares the two pools).
 
 Redis Cluster: none of this can work on a cluster, and channels-redis
 itself does not either (its layer talks to each of ``hosts`` with a plain
@@ -202,7 +202,7 @@ class SyncGroupSend:
     in one round trip, any other group in one per host plus one to read its
     members. The layer's own ``_map_channel_keys_to_connection`` builds and
     serializes the messages, so they are what its ``receive`` expects;
-    tests/test_publish.py receives them with the layer and a hub's
+    tests/unit/test_publish.py receives them with the layer and a hub's
     ``Inbox``."""
 
     def __init__(self, layer: Any, clients: list[Any]):

@@ -20,8 +20,8 @@ leans on Django ORM internals, so it stands apart here:
 - ``Model.from_db(db, field_names, values)``: the instances returned (Django 6.1 adds ``fetch_mode``, with a default).
 
 Tested with Django 5.2 (from 5.2.0) and 6.1, the range pyproject.toml allows
-and noxfile.py runs. ``tests/test_insert_select.py`` fails when one of these
-changes shape; ``tests/test_api.py`` checks what the statement stores.
+and noxfile.py runs. ``tests/unit/test_insert_select.py`` fails when one of these
+changes shape; ``tests/unit/test_api.py`` checks what the statement stores.
 """
 
 from __future__ import annotations

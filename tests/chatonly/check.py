@@ -1,4 +1,4 @@
-"""Run as a script by tests/test_chat_without_notifications.py."""
+"""Run as a script by tests/unit/test_chat_without_notifications.py."""
 
 import asyncio
 import sys

@@ -1,0 +1,102 @@
+"""Publishing from a plain sync process on channels-redis: the sync client's
+messages are the ones the layer itself would send, so the layer's own
+``receive`` gets them; a full channel, a dead Redis and stale messages behave
+as channels-redis's ``group_send`` does. Another layer is published to from
+the publisher thread's event loop."""
+
+import asyncio
+import json
+import logging
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import BaseChannelLayer, channel_layers
+
+from notifications.realtime import publish as publish_module
+from notifications.realtime import redis_channel_layer, redis_store
+
+needs_redis = pytest.mark.redis
+
+
+@pytest.fixture
+def layer(redis_layer):
+    return channel_layers.make_backend("default")
+
+
+def sync_client(layer):
+    return redis_store.SyncClient(layer, timeout=publish_module.PUBLISH_TIMEOUT)
+
+
+def received(layer, channel, count):
+    """The next ``count`` messages of ``channel``, in one event loop (the
+    layer buffers what one receive pulls for the next); a hub's channel is
+    read as a hub reads it."""
+    if channel.startswith(redis_store.HUB_CHANNEL_PREFIX):
+        receive_one = redis_store.Inbox(layer, channel).receive
+    else:
+
+        async def receive_one():
+            return await layer.receive(channel)
+
+    async def receive():
+        return [await asyncio.wait_for(receive_one(), 5) for _ in range(count)]
+
+    return async_to_sync(receive)()
+
+
+def new_channel(layer, kind):
+    """A consumer's channel, as Channels gives it, or a hub's."""
+    return async_to_sync(layer.new_channel)() if kind == "consumer" else redis_store.hub_channel()
+
+
+kinds = pytest.mark.parametrize("kind", ["consumer", "hub"])
+
+
+class Collector:
+    """A hub member that keeps what it is sent."""
+
+    def __init__(self, count):
+        self.texts = []
+        self.all_arrived = asyncio.Event()
+        self.count = count
+
+    async def send_encoded(self, text):
+        self.texts.append(json.loads(text)["n"])
+        if len(self.texts) == self.count:
+            self.all_arrived.set()
+
+
+def test_a_dead_redis_is_logged_and_fails_nothing(settings, caplog):
+    # Nothing listens on port 1.
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)}
+    publish_module._publishers.clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="notifications.realtime"):
+            publish_module.publish([("notifications.user.1", {"type": "notifications.frame", "frame": {}})])
+            assert publish_module.live_groups(["notifications.user.1"]) is None
+        assert "could not publish notifications.frame to notifications.user.1" in caplog.text
+        assert "could not tell which groups have members" in caplog.text
+    finally:
+        publish_module._publishers.clear()
+
+
+class RecordingLayer(BaseChannelLayer):
+    """A layer that is neither channels-redis nor in-memory."""
+
+    sent: list = []
+
+    async def group_send(self, group, message):
+        self.sent.append((group, message, threading.current_thread().name))
+
+
+def test_another_layer_is_published_to_from_the_publisher_thread(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.unit.test_publish.RecordingLayer"}}
+    publish_module._publishers.clear()
+    try:
+        publish_module.publish([("notifications.user.3", {"type": "notifications.frame", "frame": {"n": 3}})])
+        assert publish_module.live_groups(["notifications.user.3"]) is None  # cannot tell: all are live
+    finally:
+        publish_module._publishers.clear()
+    message = {"type": "notifications.frame", "frame": {"n": 3}, "group": "notifications.user.3"}
+    assert RecordingLayer.sent == [("notifications.user.3", message, "realtime-publisher")]
