@@ -86,6 +86,7 @@ bench: $(VENV)/.test-deps
 	-$(BIN)/python bench/bulk.py --users 10000 --connected 2000 --processes 2 --rounds 3
 	-$(BIN)/python bench/idle.py --users 10000 --processes 2 --seconds 60
 	-$(BIN)/python bench/abuse.py
+	-$(BIN)/python bench/compat.py --users 5000 --processes 2 --passes 3
 	-$(BIN)/python bench/crossprocess.py --users 20 --rate 5 --seconds 10
 	-BENCH_DATABASE_URL=$${BENCH_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/bench} \
 	$(BIN)/python bench/crossprocess.py --users 20 --rate 5 --seconds 10

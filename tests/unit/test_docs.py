@@ -122,7 +122,7 @@ def bench_report():
 def test_the_benchmarks_page_is_the_report_the_stored_results_make():
     page = (ROOT / "docs" / "benchmarks.md").read_text()
     assert page == bench_report().render(), "run: python bench/report.py --render"
-    assert len(page.splitlines()) < 400
+    assert len(page.splitlines()) < 425
 
 
 def test_a_new_benchmark_needs_only_its_json_and_hand_written_text_is_kept(tmp_path, monkeypatch):
