@@ -69,7 +69,7 @@ class RoomConsumer(ChatConsumer):
     async def joined(self) -> None:
         """Joined the room's group: send history and who is online, then
         announce this user if they just came online."""
-        jobs.schedule(self.hub)
+        await jobs.schedule(self.hub)
         connection = uuid.uuid4().hex
         came_online = await database_sync_to_async(services.presence_enter)(
             room=self.room, user=self.user, connection=connection

@@ -11,8 +11,9 @@ from chat.conf import conf
 from notifications.realtime.hub import Hub
 
 
-def schedule(hub: Hub) -> None:
-    """Start this app's jobs on the hub; starting one twice is a no-op."""
+async def schedule(hub: Hub) -> None:
+    """Start this app's jobs on the hub; starting one twice is a no-op.
+    Async, like notifications.jobs.schedule, whose first look waits."""
     hub.every("chat.presence", conf.presence_refresh_seconds, keep_presence)
 
 
