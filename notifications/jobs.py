@@ -70,7 +70,7 @@ async def send_heartbeats(hub: Hub) -> None:
     layer dropped arrives within one heartbeat."""
     user_ids = sorted(_local_user_ids(hub))
     # In chunks, each its own trip to the database thread: a push waits
-    # behind one chunk's query, not the whole round's (5,000 users: 120 ms).
+    # behind one chunk's query, not the whole round's.
     for start in range(0, len(user_ids), HEARTBEAT_CHUNK):
         chunk = user_ids[start : start + HEARTBEAT_CHUNK]
         snapshots = await database_sync_to_async(selectors.heartbeat_snapshots)(user_ids=chunk)

@@ -3,8 +3,8 @@ finds it (channels 4.3, ``channels.auth.get_user``), with the handshakes that
 wait together looked up together.
 
 Channels' ``get_user`` makes two ORM ``get()`` calls per handshake on the
-database thread, the session and then the user: about 1 ms of a process's
-CPU each time, most of a connect storm's profile after a deploy. Here a
+database thread, the session and then the user: most of a connect storm's
+profile after a deploy (docs/benchmarks.md). Here a
 handshake that arrives while a lookup runs waits for the next one, which takes
 every waiting handshake: their sessions in one query and their users in one.
 The rest is per handshake, as Channels does it: decoding the session,

@@ -99,8 +99,8 @@ def redis_channel_layer(
     - redis-py's async pool raises MaxConnectionsError instead of waiting when
       it is exhausted (default 100), which a connect storm reaches.
     - redis-py 8 looks its own version up with importlib.metadata for every
-      new connection (DriverInfo), about 1.4 ms of CPU each: in a 2,000-socket
-      connect storm, 2.8 s of the server's one core. Passing the version
+      new connection (DriverInfo), which a connect storm pays once per
+      connection on the server's one core. Passing the version
       (``driver_info``, or ``lib_version`` before redis-py 7.1) skips it.
     - A sentinel that does not answer would hold a connect for redis-py's
       default timeouts; its queries get ``socket_connect_timeout`` for both.

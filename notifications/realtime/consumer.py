@@ -99,8 +99,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Channels' loop, without the channel layer it never has here.
         Channels' own waits on every ``receive`` through a new Task and an
         ``asyncio.wait``, for a second source this consumer does not have:
-        about 36 of an idle socket's 120 tracked objects, 3 KiB, and more
-        for every full garbage collection to walk (docs/benchmarks.md)."""
+        about a third of an idle socket's tracked objects, and more for every
+        full garbage collection to walk (docs/benchmarks.md)."""
         if get_channel_layer(self.channel_layer_alias) is not None:
             await super().__call__(scope, receive, send)  # a subclass that uses one
             return
@@ -115,8 +115,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels 4.2+ runs aclose_old_connections() through the process-wide
-        # sync thread before every message, which doubled broadcast latency at
-        # 1,000 sockets. These consumers reach the ORM only through
+        # sync thread before every message, which slows every broadcast.
+        # These consumers reach the ORM only through
         # database_sync_to_async, which closes old connections itself.
         handler = getattr(self, message["type"].replace(".", "_"), None)
         if handler is None:
@@ -150,7 +150,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.close_with(CloseCode.UNAVAILABLE, "unavailable")
             return
         # scope["user"] is a lazy object: every attribute read goes through
-        # it, which was 10% of an idle server's CPU in keep_sockets_alive.
+        # it, a real share of an idle server's CPU in keep_sockets_alive.
         self.user_id = self.user.pk
         if self.sockets_of_user() >= self.socket_limits.max_sockets_per_user:
             await self.close_with(CloseCode.RATE_LIMITED, "too_many_sockets")

@@ -35,8 +35,8 @@ daphne_logger = logging.getLogger("daphne.server")
 DEFAULT_SEND_BACKLOG_BYTES = 1 << 20
 APPLICATION_CHECK_SECONDS = 5.0
 # Connections per slice of a walk over all of them: the reactor runs between
-# slices, so a frame waits behind one slice (0.2-0.4 ms) instead of a whole
-# walk (5-11 ms at 5,000 sockets, every 2 s for daphne's timeout checker).
+# slices, so a frame waits behind one slice instead of a whole walk (daphne's
+# timeout checker walks every connection every 2 s; docs/daphne.md).
 WALK_SLICE = 50
 SEND_TEXT_EXTENSION = "notifications.send_text"
 

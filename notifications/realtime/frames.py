@@ -1,6 +1,7 @@
 """JSON encoding of frames, at the bottom of the real-time layering with
-``wire`` (docs/architecture.md). orjson is ~20x faster than json.dumps, and a
-broadcast frame is encoded once per process, not once per socket."""
+``wire`` (docs/architecture.md). orjson is many times faster than
+json.dumps, and a broadcast frame is encoded once per process, not once per
+socket."""
 
 from typing import Any
 

@@ -375,8 +375,8 @@ class Hub:
                 # A write does not suspend. Let the loop flush sockets and
                 # serve other events between writes: else a chunk of frames
                 # for one user lands in its send buffer at once and can trip
-                # the backlog cutoff, and a heartbeat round at 5,000 users a
-                # process delays pushes by 0.6 s (bench/personal.py).
+                # the backlog cutoff, and a heartbeat round of thousands of
+                # users holds pushes up (bench/personal.py).
                 await asyncio.sleep(0)
             await self._write(members, frame)
 

@@ -3,12 +3,12 @@
 Some periodic work touches thousands of Redis keys: the hub re-adding its
 groups, the socket-limit renewal, a push to a list of users asking which
 user groups some server has joined. One command at a time, that is
-thousands of round trips (11% of an idle server's CPU for the group refresh
-alone). These helpers queue the commands on one pipeline per Redis host and
-slice of keys instead, or, for the group refresh and the question of which
-groups have members, run one script a slice (a pipeline still encodes and
-parses a command and a reply per key in Python: 130-220 ms for 10,000
-groups, against a few for the script).
+thousands of round trips, a large share of an idle server's CPU for the
+group refresh alone. These helpers queue the commands on one pipeline per
+Redis host and slice of keys instead, or, for the group refresh and the
+question of which groups have members, run one script a slice (a pipeline
+still encodes and parses a command and a reply per key in Python; a script
+call does not).
 
 ``SyncClient`` does a ``group_send`` and that question from sync code with
 redis-py's sync client, for processes that serve no sockets. ``Inbox`` is
@@ -61,8 +61,8 @@ __all__ = [
 
 Item = TypeVar("Item", bound=Hashable)
 
-# Groups per script call: Redis runs it without interruption, about 1 ms a
-# thousand keys.
+# Groups per script call: Redis runs a script without interruption, so a
+# call stays short.
 GROUPS_PER_SCRIPT = 1000
 
 # The 1-based positions of the KEYS that are non-empty sorted sets.
@@ -85,9 +85,9 @@ async def eval_sliced(
 ) -> None:
     """Run ``script`` over ``keys``, one call per Redis host and ``size``
     keys: KEYS are the call's keys, ARGV ``args`` and then ``per_key(key)``
-    of each of them. A pipeline of two commands a key cost 184 ms of CPU for
-    5,000 keys, encoding the commands and parsing their replies; a script
-    7-10."""
+    of each of them. A pipeline of two commands a key spends most of its
+    CPU encoding the commands and parsing their replies; a script call does
+    not (docs/benchmarks.md)."""
     for connection, chunk in _host_slices(layer, keys, lambda key: key, size):
         extra = [per_key(key) for key in chunk] if per_key is not None else []
         await connection.eval(script, len(chunk), *chunk, *args, *extra)
@@ -135,8 +135,8 @@ async def groups_with_members(layer: Any, groups: Iterable[str], *, size: int = 
 async def group_add_many(layer: Any, groups: Iterable[str], channel: str, *, size: int = GROUPS_PER_SCRIPT) -> None:
     """The layer's ``group_add(group, channel)`` for each of ``groups``, one
     Lua script call per Redis host and ``size`` groups. A hub re-adds its
-    groups every minute; for 5,000 groups a pipeline cost 184 ms of CPU
-    encoding 10,000 commands and parsing their replies, the script 7-10."""
+    groups every minute; a pipeline would encode two commands a group and
+    parse their replies, on the event loop every push waits for."""
     for connection, _, keys in _group_key_slices(layer, groups, size):
         await connection.eval(GROUP_ADD, len(keys), *keys, channel, time.time(), layer.group_expiry)
 
@@ -185,9 +185,9 @@ class SyncClient:
     for sync code, on redis-py's sync client in the calling thread.
 
     From a plain sync process (a worker, a command, WSGI), publishing
-    through an event loop cost a hop to that loop's thread and back plus
-    channels-redis's four async round trips: 0.66 ms at the median for a
-    personal notification, against 0.26 ms here in two (docs/benchmarks.md).
+    through an event loop costs a hop to that loop's thread and back plus
+    channels-redis's four async round trips; here it is two
+    (docs/benchmarks.md).
     A group whose members are all hubs, as every group this app sends to is
     unless a consumer of the site's own joins it, takes one on a single
     Redis host (``channels_redis_copy.SyncGroupSend``).

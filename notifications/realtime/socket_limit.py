@@ -127,9 +127,9 @@ async def admit(layer: Any, *, kind: str, user_id: int, socket_id: str, limit: i
     return True
 
 
-# One call a handshake (a MULTI pipeline of four commands cost a connect
-# storm's handshake 0.3 ms of encoding and parsing): drop the expired
-# entries, add this socket, count, and take it out again over the limit.
+# One call a handshake (a MULTI pipeline of four commands spends a connect
+# storm's CPU on encoding and parsing): drop the expired entries, add this
+# socket, count, and take it out again over the limit.
 # KEYS[1] the user's set; ARGV now, socket id, its expiry, the set's TTL, limit.
 ADMIT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -162,9 +162,8 @@ async def keep_alive(layer: Any, entries: list[tuple[str, int, str]]) -> None:
     by_key: dict[str, list[str]] = {}
     for kind, user_id, socket_id in entries:
         by_key.setdefault(_key(layer, kind, user_id), []).append(socket_id)
-    # One script call per thousand users: for 5,000 users a pipeline of two
-    # commands a user took 230 ms of the event loop's CPU at each renewal,
-    # and every push waited behind it; the script 18.
+    # One script call per thousand users: a pipeline of two commands a user
+    # would hold the event loop at each renewal, and every push behind it.
     await redis_store.eval_sliced(
         layer, list(by_key), KEEP_ALIVE, expires, int(ENTRY_SECONDS) + 1, per_key=lambda key: " ".join(by_key[key])
     )

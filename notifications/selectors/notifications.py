@@ -94,8 +94,8 @@ def unread_and_unseen_counts(*, user_ids: Iterable[int]) -> dict[int, tuple[int,
     (0, 0). With BADGE_COUNTS_GROUPS the unseen count counts group keys."""
     user_ids = list(user_ids)
     if len(user_ids) == 1:
-        # A personal push counts one user: compiled once (0.1 ms a count
-        # against 0.5 for building it each time).
+        # A personal push counts one user: compiled once, not built for
+        # each count.
         [user_id] = user_ids
         rows = _unread_count.rows(user_id)
         return {user_id: (rows[0][0], rows[0][1]) if rows else (0, 0)}
@@ -177,8 +177,8 @@ def notification_payloads(
 
     ``alike``: they differ only in pk and recipient (copies of one row, as a
     bulk send stores them), so one payload is built and each gets its own id
-    and slug: 2,000 cost about 2 ms instead of 19. Unless a related object renders
-    per notification (``get_url_for_notifications``).
+    and slug, a tenth of the cost of building each. Unless a related object
+    renders per notification (``get_url_for_notifications``).
     """
     if alike:
         notifications = list(notifications)

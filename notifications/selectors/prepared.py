@@ -1,8 +1,8 @@
 """Queries compiled once per process, then run again with other values.
 
-Building and compiling a Django query costs 0.4-1.3 ms of Python, several
-times what SQLite or PostgreSQL take to run a small one (0.1 ms), and every
-push computes a badge count. A ``PreparedQuery`` builds its QuerySet once
+Building and compiling a Django query costs several times what SQLite or
+PostgreSQL take to run a small one, and every push computes a badge count
+(docs/benchmarks.md). A ``PreparedQuery`` builds its QuerySet once
 with stand-in values, keeps the SQL the database's compiler made of it, and
 runs that SQL again with the real values put where the stand-ins were. The
 QuerySet is the real one (a swapped model, its ``unread()``, ``SOFT_DELETE``),
