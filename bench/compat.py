@@ -126,6 +126,7 @@ def summary(runs: dict[str, dict[str, list]], args: argparse.Namespace) -> dict:
         },
         "targets": targets,
         "runs": runs,
+        "settings": {name: getattr(args, name) for name in ("users", "processes", "rounds", "spread", "passes")},
     }
 
 
@@ -142,7 +143,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.summarize:
         stored = json.loads((RESULTS / "compat.json").read_text())
-        (RESULTS / "compat.json").write_text(json.dumps(summary(stored["runs"], args), indent=2))
+        ran = argparse.Namespace(**stored.get("settings", vars(args)))
+        (RESULTS / "compat.json").write_text(json.dumps(summary(stored["runs"], ran), indent=2))
         return
 
     import redis

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.checks import register
 
 from chat.conf import conf
-from notifications.realtime.appconf import DOCS_URL, unknown_key_errors
+from notifications.realtime.appconf import DOCS_URL, socket_limit_errors, unknown_key_errors
 
 CHAT_DOCS = f"{DOCS_URL}chat.md"
 
@@ -17,3 +17,8 @@ def check_settings_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """CHAT_CONFIG keys that chat does not know: a typo would otherwise go
     unnoticed until the first chat socket or page reads the setting."""
     return unknown_key_errors(conf, check_id="chat.E001", docs=CHAT_DOCS)
+
+
+@register()
+def check_socket_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    return socket_limit_errors(conf, check_id="chat.E002", docs=CHAT_DOCS)

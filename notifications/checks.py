@@ -9,7 +9,7 @@ from django.core.checks import Error, Info, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from notifications.realtime.appconf import DOCS_URL, unknown_key_errors
+from notifications.realtime.appconf import DOCS_URL, socket_limit_errors, unknown_key_errors
 from notifications.realtime.config import CHANNELS_REDIS_POP_TIMEOUT
 
 SETTINGS_DOCS = f"{DOCS_URL}settings.md"
@@ -25,6 +25,13 @@ def check_settings_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     from notifications.conf import conf
 
     return unknown_key_errors(conf, check_id="notifications.E030", docs=SETTINGS_DOCS)
+
+
+@register()
+def check_socket_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from notifications.conf import conf
+
+    return socket_limit_errors(conf, check_id="notifications.E033", docs=SETTINGS_DOCS)
 
 
 @register(Tags.compatibility)

@@ -15,7 +15,6 @@ from django.core.exceptions import ImproperlyConfigured
 from notifications.realtime.appconf import SOCKET_LIMIT_DEFAULTS, AppConf
 
 SETTING = "DJANGO_NOTIFICATIONS_CONFIG"
-# The smallest frame limit the server's own frames fit in.
 
 DEFAULTS: dict[str, Any] = {
     # django-notifications' keys, same meaning and defaults. USE_JSONFIELD

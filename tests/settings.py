@@ -14,8 +14,12 @@ from project.settings import BASE_DIR, DATABASES, REDIS_HOSTS, VAPID
 # One id per test run, inherited by the daphne processes it starts, so that
 # concurrent runs (a developer's and CI's, nox sessions, pytest-xdist's
 # workers) share neither a SQLite file nor channel-layer keys.
-RUN_ID = os.environ.setdefault("TEST_RUN_ID", str(os.getpid())) + os.environ.get("PYTEST_XDIST_WORKER", "")
-CHANNEL_PREFIX = f"test{RUN_ID}"
+RUN_ID = os.environ.setdefault("TEST_RUN_ID", str(os.getpid()))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    RUN_ID += "-" + os.environ["PYTEST_XDIST_WORKER"]
+# Ends with a dot: channels-redis puts a channel's name right after it, and
+# the keys of run 1 must not match run 10's.
+CHANNEL_PREFIX = f"test{RUN_ID}."
 if REDIS_HOSTS:
     CHANNEL_LAYERS = {
         "default": redis_channel_layer(

@@ -47,21 +47,27 @@ def bind(*, services: ModuleType, notify_handler: Any) -> None:
     _bound.update(services=services, notify_handler=notify_handler)
 
 
+NOT_READY = (
+    "The notifications app has not handed its models their writer yet: its ready() does. Add 'notifications' "
+    "(or a subclass of notifications.apps.Config whose ready() calls super().ready()) to INSTALLED_APPS, and "
+    "write notifications once the app registry is ready, not from an earlier app's ready()."
+)
+
+
 def services() -> ModuleType:
     """``notifications.services``, as ``bind`` gave it."""
     try:
         return _bound["services"]
     except KeyError:
-        raise ImproperlyConfigured(
-            "Notifications are written through the notifications app: add 'notifications' (or a subclass of "
-            "notifications.apps.Config) to INSTALLED_APPS."
-        ) from None
+        raise ImproperlyConfigured(NOT_READY) from None
 
 
 def __getattr__(name: str) -> Any:
     # django-notifications' path of the ``notify`` receiver, which lives in
     # notifications.receivers, above the models.
-    if name == "notify_handler" and name in _bound:
+    if name == "notify_handler":
+        if name not in _bound:
+            raise ImproperlyConfigured(NOT_READY)
         return _bound[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

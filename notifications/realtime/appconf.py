@@ -138,6 +138,21 @@ def misnamed_settings(conf: AppConf, *, check_id: str, docs: str) -> list[Warnin
     ]
 
 
+def socket_limit_errors(conf: AppConf, *, check_id: str, docs: str) -> list[Error]:
+    """A system check's error for a socket limit out of range, which would
+    otherwise surface only when a socket connects or a push is sent."""
+    try:
+        if conf.unknown_keys():
+            return []  # the unknown-key check reports these
+    except ImproperlyConfigured:
+        return []  # not a dict: the same
+    try:
+        conf.socket_limits()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint=f"The socket limits and their ranges are in {docs}.", id=check_id)]
+    return []
+
+
 def unknown_key_errors(conf: AppConf, *, check_id: str, docs: str) -> list[Any]:
     """A system check's errors for keys the app does not know (a typo would
     otherwise be ignored), or for a setting that is not a dict."""

@@ -202,7 +202,7 @@ class SyncGroupSend:
     in one round trip, any other group in one per host plus one to read its
     members. The layer's own ``_map_channel_keys_to_connection`` builds and
     serializes the messages, so they are what its ``receive`` expects;
-    tests/unit/test_publish.py receives them with the layer and a hub's
+    tests/system/test_publish.py receives them with the layer and a hub's
     ``Inbox``."""
 
     def __init__(self, layer: Any, clients: list[Any]):

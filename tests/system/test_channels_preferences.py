@@ -1,5 +1,5 @@
-"""Preferences per category and channel: the page, its JSON, the admin, and
-the socket frame that keeps an open tab in step."""
+"""Preferences on a real daphne and Redis: a change made elsewhere reaches
+every open tab of that user, and no one else's."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Without a WebSocket: the socket's frames as Server-Sent Events from
-``/notifications/api/events/``, and client frames POSTed to
-``/notifications/api/frames/``, answered as the socket answers them."""
+"""Without a WebSocket, on a real daphne: the socket's frames as Server-Sent
+Events from ``/notifications/api/events/``, beside Django and as Django's own
+view, across processes over Redis."""
 
 import asyncio
 

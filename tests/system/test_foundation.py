@@ -1,5 +1,5 @@
-"""The demo site: settings from the environment, demo users, pages, the
-WebSocket route behind the origin check, and the browser layer."""
+"""The demo site on a real daphne: an idle socket over real Redis outlives
+redis-py 8's timeout, and alice logs in in Chromium."""
 
 import asyncio
 

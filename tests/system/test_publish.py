@@ -1,8 +1,7 @@
 """Publishing from a plain sync process on channels-redis: the sync client's
 messages are the ones the layer itself would send, so the layer's own
-``receive`` gets them; a full channel, a dead Redis and stale messages behave
-as channels-redis's ``group_send`` does. Another layer is published to from
-the publisher thread's event loop."""
+``receive`` gets them; a full channel and stale messages behave as
+channels-redis's ``group_send`` does."""
 
 import asyncio
 import logging

@@ -1,6 +1,6 @@
 """The product on the site shape the suite runs on (tests/shapes,
-``SITE_SHAPE``): a real daphne, a logged-in user's socket, and what other
-processes send it; the pages and the admin; what the checks say."""
+``SITE_SHAPE``), on a real daphne: a logged-in user's socket and what other
+processes send it; an inactive user refused."""
 
 import asyncio
 

@@ -152,7 +152,7 @@ for index in range(40):
 """
 
 
-async def test_five_writing_processes_and_a_socket_marking_each_read_get_no_error(daphne):
+async def test_five_writing_processes_and_a_socket_marking_each_read_meet_no_locked_database(daphne):
     """SQLite with the quickstart's settings (tests.settings has the same):
     five shells send 40 each while the socket marks every one read."""
     import subprocess

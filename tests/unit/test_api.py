@@ -271,3 +271,15 @@ def test_a_channel_layer_failure_is_logged_and_the_write_stands(alice, bob, sett
     assert Notification.objects.filter(pk=n.pk).exists()
     assert "could not publish" in caplog.text
     publish_module._publishers.clear()
+
+
+def test_before_the_app_is_ready_a_write_says_what_binds_the_models_writer(alice, monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from notifications.base import models as base_models
+
+    monkeypatch.setattr(base_models, "_bound", {})
+    with pytest.raises(ImproperlyConfigured, match=r"super\(\)\.ready\(\)"):
+        alice.notifications.mark_all_as_read()
+    with pytest.raises(ImproperlyConfigured, match="INSTALLED_APPS"):
+        base_models.notify_handler  # noqa: B018

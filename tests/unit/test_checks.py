@@ -301,6 +301,10 @@ def test_both_apps_refuse_the_same_bad_socket_limits_alike(setting, key, value, 
     from notifications.conf import conf as notifications_conf
 
     conf = chat_conf if setting == "CHAT_CONFIG" else notifications_conf
-    with override_settings(**{setting: {key: value}}), pytest.raises(ImproperlyConfigured) as refused:
-        conf.socket_limits()
+    check_id = "chat.E002" if setting == "CHAT_CONFIG" else "notifications.E033"
+    with override_settings(**{setting: {key: value}}):
+        with pytest.raises(ImproperlyConfigured) as refused:
+            conf.socket_limits()
+        [error] = [m for m in checks.run_checks() if m.level >= checks.ERROR]
     assert str(refused.value).startswith(f"{setting}['{key}'] ") and says in str(refused.value)
+    assert (error.id, error.msg) == (check_id, str(refused.value))

@@ -1,8 +1,8 @@
 """daphne_compat changes nothing unless a site turns it on; each part checks
 the upstream internals it replaces; the formatting and settings shortcuts it
-takes on every frame daphne sends keep the results they replace; an
-upgraded connection's HTTP request is freed at once; and the walks over every
-connection run in slices that do what daphne's single walks do."""
+takes on every frame daphne sends keep the results they replace; the walks
+over every connection run in slices that do what daphne's single walks do.
+(Against a real daphne: tests/system/test_daphne_compat.py.)"""
 
 import asyncio
 import functools

@@ -1,6 +1,6 @@
-"""Without a WebSocket: the socket's frames as Server-Sent Events from
-``/notifications/api/events/``, and client frames POSTed to
-``/notifications/api/frames/``, answered as the socket answers them."""
+"""Without a WebSocket: client frames POSTed to ``/notifications/api/frames/``,
+answered as the socket answers them, and the events view under WSGI. (The
+Server-Sent Events stream on a real daphne: tests/system/test_fallback.py.)"""
 
 import json
 

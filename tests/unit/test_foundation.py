@@ -1,5 +1,6 @@
-"""The demo site: settings from the environment, demo users, pages, the
-WebSocket route behind the origin check, and the browser layer."""
+"""The demo site: settings from the environment, SQLite's locking, the secret
+key, demo users, pages. (Its socket over Redis and the browser login:
+tests/system/test_foundation.py.)"""
 
 import io
 import os

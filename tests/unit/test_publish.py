@@ -1,8 +1,6 @@
-"""Publishing from a plain sync process on channels-redis: the sync client's
-messages are the ones the layer itself would send, so the layer's own
-``receive`` gets them; a full channel, a dead Redis and stale messages behave
-as channels-redis's ``group_send`` does. Another layer is published to from
-the publisher thread's event loop."""
+"""Publishing without a live Redis: a dead Redis is logged and fails
+nothing, and another layer is published to from the publisher thread's event
+loop. (On channels-redis: tests/system/test_publish.py.)"""
 
 import asyncio
 import json

@@ -1,6 +1,6 @@
 """The product on the site shape the suite runs on (tests/shapes,
-``SITE_SHAPE``): a real daphne, a logged-in user's socket, and what other
-processes send it; the pages and the admin; what the checks say."""
+``SITE_SHAPE``): the pages, the JSON and the admin; what the checks say.
+(Sockets on a real daphne: tests/system/test_site_shapes.py.)"""
 
 import asyncio
 import subprocess
