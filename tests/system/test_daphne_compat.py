@@ -13,7 +13,63 @@ from daphne.testing import DaphneProcess
 from websockets.sync.client import connect
 
 from notifications.realtime import daphne_compat
-from tests.unit.test_daphne_compat import _application_keeping_garbage, _hold_until_closed_with_timeouts_checked
+
+
+async def _count_handshake_objects(scope, receive, send):
+    """A WebSocket is accepted and held; an HTTP request is answered with how
+    many of daphne's HTTP requests are alive, and how many a cyclic
+    collection then finds unreachable."""
+    if scope["type"] == "websocket":
+        await receive()  # connect
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        return
+    import gc
+
+    gc.collect()
+    unreachable = sum(type(obj).__name__ == "WebRequest" for obj in gc.garbage)
+    alive = sum(type(obj).__name__ == "WebRequest" for obj in gc.get_objects()) - unreachable
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {"type": "http.response.body", "body": json.dumps({"alive": alive, "unreachable": unreachable}).encode()}
+    )
+
+
+def _enable_in_daphne_process(*names):
+    """Turn parts on in a DaphneProcess: daphne.testing imports daphne.server
+    anew there, so a part the test process turned on (importing the demo's
+    ASGI module does) is put on the new module too."""
+    daphne_compat._enabled.clear()
+    daphne_compat._skipped.clear()
+    return daphne_compat.enable(*names)
+
+
+def _application_keeping_garbage():
+    import gc
+
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what the cyclic collector finds is kept in gc.garbage
+    assert _enable_in_daphne_process("free_upgraded_requests", "application_checker") == {
+        "free_upgraded_requests": True,
+        "application_checker": True,
+    }
+    return _count_handshake_objects
+
+
+def _hold_until_closed_with_timeouts_checked():
+    assert _enable_in_daphne_process("timeout_checker") == {"timeout_checker": True}
+    from daphne import server as daphne_server
+
+    # The part patched the daphne.server this process serves with.
+    assert daphne_server.Server.timeout_checker.__module__ == daphne_compat.__name__
+
+    async def application(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    return application
 
 
 @pytest.mark.daphne

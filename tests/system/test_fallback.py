@@ -12,7 +12,15 @@ from notifications.signals import notify
 from tests import factories
 from tests.conftest import session_cookie
 from tests.live import EventStream, connect
-from tests.unit.test_fallback import BOTH_APPLICATIONS, post
+from tests.unit.test_fallback import post
+
+# The package's application (the stream beside Django) and startproject's
+# asgi.py (the view under Django's own).
+BOTH_APPLICATIONS = pytest.mark.parametrize(
+    "application",
+    ["tests.stock_asgi:application", "tests.django_asgi:application"],
+    ids=["package-asgi", "startproject-asgi"],
+)
 
 
 @pytest.mark.daphne

@@ -4,6 +4,7 @@ messages are the ones the layer itself would send, so the layer's own
 channels-redis's ``group_send`` does."""
 
 import asyncio
+import json
 import logging
 
 import pytest
@@ -13,7 +14,51 @@ from asgiref.sync import async_to_sync
 from notifications.realtime import publish as publish_module
 from notifications.realtime import redis_store
 from notifications.realtime.hub import Hub
-from tests.unit.test_publish import Collector, kinds, needs_redis, new_channel, received, sync_client
+
+needs_redis = pytest.mark.redis
+
+
+def sync_client(layer):
+    return redis_store.SyncClient(layer, timeout=publish_module.PUBLISH_TIMEOUT)
+
+
+def received(layer, channel, count):
+    """The next ``count`` messages of ``channel``, in one event loop (the
+    layer buffers what one receive pulls for the next); a hub's channel is
+    read as a hub reads it."""
+    if channel.startswith(redis_store.HUB_CHANNEL_PREFIX):
+        receive_one = redis_store.Inbox(layer, channel).receive
+    else:
+
+        async def receive_one():
+            return await layer.receive(channel)
+
+    async def receive():
+        return [await asyncio.wait_for(receive_one(), 5) for _ in range(count)]
+
+    return async_to_sync(receive)()
+
+
+def new_channel(layer, kind):
+    """A consumer's channel, as Channels gives it, or a hub's."""
+    return async_to_sync(layer.new_channel)() if kind == "consumer" else redis_store.hub_channel()
+
+
+kinds = pytest.mark.parametrize("kind", ["consumer", "hub"])
+
+
+class Collector:
+    """A hub member that keeps what it is sent."""
+
+    def __init__(self, count):
+        self.texts = []
+        self.all_arrived = asyncio.Event()
+        self.count = count
+
+    async def send_encoded(self, text):
+        self.texts.append(json.loads(text)["n"])
+        if len(self.texts) == self.count:
+            self.all_arrived.set()
 
 
 @needs_redis

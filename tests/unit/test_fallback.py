@@ -12,13 +12,6 @@ from notifications.signals import notify
 from notifications.swappable import load_notification_model
 
 Notification = load_notification_model()
-# The package's application (the stream beside Django) and startproject's
-# asgi.py (the view under Django's own).
-BOTH_APPLICATIONS = pytest.mark.parametrize(
-    "application",
-    ["tests.stock_asgi:application", "tests.django_asgi:application"],
-    ids=["package-asgi", "startproject-asgi"],
-)
 
 
 def post(client, frame, **extra):

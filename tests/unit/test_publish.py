@@ -2,67 +2,19 @@
 nothing, and another layer is published to from the publisher thread's event
 loop. (On channels-redis: tests/system/test_publish.py.)"""
 
-import asyncio
-import json
 import logging
 import threading
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, channel_layers
 
 from notifications.realtime import publish as publish_module
-from notifications.realtime import redis_channel_layer, redis_store
-
-needs_redis = pytest.mark.redis
+from notifications.realtime import redis_channel_layer
 
 
 @pytest.fixture
 def layer(redis_layer):
     return channel_layers.make_backend("default")
-
-
-def sync_client(layer):
-    return redis_store.SyncClient(layer, timeout=publish_module.PUBLISH_TIMEOUT)
-
-
-def received(layer, channel, count):
-    """The next ``count`` messages of ``channel``, in one event loop (the
-    layer buffers what one receive pulls for the next); a hub's channel is
-    read as a hub reads it."""
-    if channel.startswith(redis_store.HUB_CHANNEL_PREFIX):
-        receive_one = redis_store.Inbox(layer, channel).receive
-    else:
-
-        async def receive_one():
-            return await layer.receive(channel)
-
-    async def receive():
-        return [await asyncio.wait_for(receive_one(), 5) for _ in range(count)]
-
-    return async_to_sync(receive)()
-
-
-def new_channel(layer, kind):
-    """A consumer's channel, as Channels gives it, or a hub's."""
-    return async_to_sync(layer.new_channel)() if kind == "consumer" else redis_store.hub_channel()
-
-
-kinds = pytest.mark.parametrize("kind", ["consumer", "hub"])
-
-
-class Collector:
-    """A hub member that keeps what it is sent."""
-
-    def __init__(self, count):
-        self.texts = []
-        self.all_arrived = asyncio.Event()
-        self.count = count
-
-    async def send_encoded(self, text):
-        self.texts.append(json.loads(text)["n"])
-        if len(self.texts) == self.count:
-            self.all_arrived.set()
 
 
 def test_a_dead_redis_is_logged_and_fails_nothing(settings, caplog):

@@ -2,48 +2,12 @@
 ``SITE_SHAPE``): the pages, the JSON and the admin; what the checks say.
 (Sockets on a real daphne: tests/system/test_site_shapes.py.)"""
 
-import asyncio
-import subprocess
-import sys
-
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
 from notifications.swappable import load_notification_model
 from tests import factories
-from tests.live import ROOT
-
-SHELL_SEND = (
-    "from django.contrib.auth import get_user_model; from notifications.signals import notify;"
-    "User = get_user_model(); ann = User._default_manager.get_by_natural_key({name!r});"
-    "notify.send(ann, recipient=ann, verb={verb!r})"
-)
-
-
-def manage(server, *args: str) -> str:
-    """A management command in another process, with the server's environment."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-async def frames_until(socket, kind: str, timeout: float = 10) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = await socket.frame(skip=())
-            if frame["type"] == kind:
-                return frame
-
-
-def session_cookie(user) -> str:
-    from django.conf import settings
-
-    client = Client()
-    client.force_login(user)
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
 @pytest.mark.django_db
