@@ -9,6 +9,7 @@ class ChatConfig(AppConfig):
     websocket_urlpatterns = "chat.routing.websocket_urlpatterns"
 
     def ready(self) -> None:
+        # Imported once the app registry is ready, as Django asks.
         from chat import (
             checks,  # noqa: F401  (registers the checks)
             receivers,

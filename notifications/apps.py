@@ -12,6 +12,7 @@ class Config(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
+        # Imported once the app registry is ready, as Django asks.
         import notifications
         from notifications import (
             checks,  # noqa: F401  (registers the checks)

@@ -40,6 +40,7 @@ def get_asgi_application(*, websocket_urlpatterns: Sequence[Any] = (), freeze_gc
     ``get_asgi_application`` does), so call it before importing models.
     ``freeze_gc`` wraps it in ``FreezeLongLived``, which changes ``gc`` for
     the whole process: off unless the site asks."""
+    # Imported here: Django must be set up before the rest loads.
     from django.core.asgi import get_asgi_application as django_asgi_application
 
     http: Any = django_asgi_application()

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+from channels.routing import URLRouter
+from django.apps import apps
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.checks import Error, Info, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
+from redis.connection import parse_url
 
+from notifications.conf import SETTING, conf
+from notifications.outbound import registry
+from notifications.outbound.constants import ChannelName, Rule
 from notifications.realtime.appconf import DOCS_URL, socket_limit_errors, unknown_key_errors
 from notifications.realtime.config import CHANNELS_REDIS_POP_TIMEOUT
+from notifications.users import groups_field
 
 SETTINGS_DOCS = f"{DOCS_URL}settings.md"
 QUICKSTART_DOCS = f"{DOCS_URL}quickstart.md"
@@ -22,15 +32,11 @@ DAPHNE_DOCS = f"{DOCS_URL}daphne.md"
 def check_settings_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """A key this app does not know is a typo or a setting of another app:
     either way, the setting the site meant is not in effect."""
-    from notifications.conf import conf
-
     return unknown_key_errors(conf, check_id="notifications.E030", docs=SETTINGS_DOCS)
 
 
 @register()
 def check_socket_limits(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    from notifications.conf import conf
-
     return socket_limit_errors(conf, check_id="notifications.E033", docs=SETTINGS_DOCS)
 
 
@@ -93,8 +99,6 @@ def check_channel_layers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 def _check_redis_addresses(layer: dict[str, Any]) -> list[Any]:
     """A host given as a URL must be one redis-py can parse: otherwise every
     socket's first read fails and closes it with 1011, and no check said so."""
-    from redis.connection import parse_url
-
     for host in (layer.get("CONFIG") or {}).get("hosts", []):
         address = host.get("address") if isinstance(host, dict) else host
         if not isinstance(address, str):
@@ -113,8 +117,6 @@ def _check_redis_addresses(layer: dict[str, Any]) -> list[Any]:
 
 
 def _check_redis_timeouts(layer: dict[str, Any]) -> list[Any]:
-    import redis
-
     if int(redis.__version__.split(".")[0]) < 8:
         return []
     for host in layer.get("CONFIG", {}).get("hosts", []):
@@ -147,6 +149,8 @@ def check_origin_validation(app_configs: Any = None, **kwargs: Any) -> list[Any]
     application = _asgi_application()
     if application is None:
         return errors
+    # Loaded when checked: it loads Channels' WebSocket consumer, a server
+    # module that processes which never serve keep out (tests/unit/test_layering.py).
     from channels.security.websocket import OriginValidator
 
     websocket = getattr(application, "application_mapping", {}).get("websocket")
@@ -193,8 +197,8 @@ def _stack(application: Any) -> list[Any]:
 def _notification_routes(application: Any) -> list[str] | None:
     """The WebSocket paths that reach NotificationConsumer, or None when the
     application cannot be followed that far (a plain function, say)."""
-    from channels.routing import URLRouter
-
+    # Loaded when checked: processes that never serve keep the server
+    # modules out (tests/unit/test_layering.py).
     from notifications.consumers import NotificationConsumer
 
     mapping = getattr(application, "application_mapping", None)
@@ -290,8 +294,6 @@ def check_urls_included(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     ``notifications`` namespace; without the include, every page that shows
     the bell fails with NoReverseMatch. A warning, not an error: a site that
     only sends (django-notifications never needed its URLs) keeps working."""
-    from django.urls import NoReverseMatch, reverse
-
     try:
         reverse("notifications:all")
     except NoReverseMatch:
@@ -311,8 +313,6 @@ def check_urls_included(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 def check_static_files_served(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """With DEBUG off, nothing in the ASGI application serves static files:
     the bell's script and style then 404 unless something else does."""
-    from django.apps import apps
-
     if settings.DEBUG or not apps.is_installed("django.contrib.staticfiles"):
         return []
     middleware = " ".join(getattr(settings, "MIDDLEWARE", []))
@@ -362,10 +362,6 @@ def check_sqlite_writers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 def check_user_model_groups(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """A user model without ``PermissionsMixin`` has no auth groups, so an
     announcement to groups can reach none of its users."""
-    from django.contrib.auth import get_user_model
-
-    from notifications.users import groups_field
-
     if groups_field() is not None:
         return []
     return [
@@ -383,7 +379,7 @@ def check_user_model_groups(app_configs: Any = None, **kwargs: Any) -> list[Any]
 def check_daphne_compat(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """A daphne_compat part the site turned on whose upstream internals
     changed shape is skipped; say which."""
-    from notifications.realtime import daphne_compat
+    from notifications.realtime import daphne_compat  # a server module: loaded when checked
 
     _asgi_application()  # the site turns parts on in its ASGI module
     return [
@@ -398,7 +394,7 @@ def check_daphne_compat(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 @register(deploy=True)
 def report_daphne_compat(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    from notifications.realtime import daphne_compat
+    from notifications.realtime import daphne_compat  # a server module: loaded when checked
 
     _asgi_application()
     on = daphne_compat.enabled()
@@ -468,8 +464,6 @@ def delivery_setting_type_errors() -> list[Any] | None:
     """Errors for delivery keys of the wrong type (notifications.E026), an
     empty list when the whole setting is not a dict (E030 reports it), or
     None when the delivery checks can read the values."""
-    from notifications.conf import SETTING
-
     raw = getattr(settings, SETTING, {})
     if not isinstance(raw, dict):
         return []
@@ -494,10 +488,6 @@ def delivery_setting_type_errors() -> list[Any] | None:
 def check_delivery_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """Channels, categories and rules of DJANGO_NOTIFICATIONS_CONFIG that
     would make sends fail or silently go nowhere."""
-    from notifications.conf import SETTING, conf
-    from notifications.outbound import registry
-    from notifications.outbound.constants import ChannelName, Rule
-
     type_errors = delivery_setting_type_errors()
     if type_errors is not None:
         return type_errors

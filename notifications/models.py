@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
@@ -38,8 +39,6 @@ def announcements_enabled() -> bool:
     """Announcements need the `notifications` app itself in INSTALLED_APPS.
     A site that replaces it with its own subclass of its Config (the
     django-notifications SAMPLE_APP pattern) has notifications without them."""
-    from django.apps import apps
-
     return apps.is_installed("notifications")
 
 

@@ -33,6 +33,7 @@ from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.utils.module_loading import autodiscover_modules
 
+from notifications.conf import conf
 from notifications.realtime.stored import stored_values
 
 logger = logging.getLogger("notifications.triggers")
@@ -202,6 +203,4 @@ def on_delete(model: type[models.Model]) -> Callable[[Callable[..., Any]], Calla
 
 def autodiscover() -> None:
     """Import ``<app>.live`` (TRIGGERS_MODULE) of every installed app."""
-    from notifications.conf import conf
-
     autodiscover_modules(conf.triggers_module)

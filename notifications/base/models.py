@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.humanize.templatetags import humanize
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models.fields.json import DataContains
@@ -25,6 +26,7 @@ from django.db.models.lookups import Contains
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from notifications.conf import conf
@@ -265,19 +267,13 @@ class AbstractNotification(models.Model):
         return _("%(actor)s %(verb)s %(timesince)s ago") % ctx
 
     def timesince(self, now: Any = None) -> str:
-        from django.utils.timesince import timesince
-
         return timesince(self.timestamp, now)
 
     def naturalday(self) -> str:
-        from django.contrib.humanize.templatetags.humanize import naturalday
-
-        return naturalday(self.timestamp)
+        return humanize.naturalday(self.timestamp)
 
     def naturaltime(self) -> str:
-        from django.contrib.humanize.templatetags.humanize import naturaltime
-
-        return naturaltime(self.timestamp)
+        return humanize.naturaltime(self.timestamp)
 
     @property
     def slug(self) -> int:

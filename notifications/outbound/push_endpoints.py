@@ -91,7 +91,7 @@ def public_resolver() -> Any:
     """aiohttp's resolver, keeping only public addresses: a push service
     host whose name points at loopback or the intranet (at send time, so a
     name changed after registration is caught too) cannot be reached."""
-    from aiohttp.resolver import ThreadedResolver
+    from aiohttp.resolver import ThreadedResolver  # the webpush extra's: imported when used
 
     trusted = {urlsplit(origin).hostname for origin in trusted_origins()}
 
@@ -128,7 +128,7 @@ class GuardedSession:
     size bounded, public addresses only."""
 
     def __init__(self) -> None:
-        import aiohttp
+        import aiohttp  # the webpush extra's: imported when used
 
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=public_resolver()),

@@ -45,6 +45,7 @@ def generate_vapid_keys(subject: str = "mailto:admin@example.com") -> dict[str, 
     """A new VAPID key pair, in the form the WEBPUSH setting takes: the
     private key as base64url of its 32 raw bytes, the public key as
     base64url of the uncompressed point (the browser's applicationServerKey)."""
+    # The webpush extra's: imported when used.
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -112,7 +113,7 @@ class WebPushChannel(Channel):
     async def _send_all(
         self, batch: list[Outgoing], by_user: dict[int, list[PushSubscription]]
     ) -> tuple[list[BaseException | None], list[str]]:
-        from pywebpush import WebPushException, webpush_async
+        from pywebpush import WebPushException, webpush_async  # the webpush extra's: imported when used
 
         settings = conf.webpush
         gone: list[str] = []

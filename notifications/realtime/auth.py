@@ -62,6 +62,7 @@ _batched: Batched[Scope] = Batched(lambda scopes: users_of(scopes))
 def users_of(scopes: list[Scope]) -> list[Any]:
     """On the database thread: the user of each scope's session, or the
     exception that finding it raised (for that scope alone)."""
+    # Auth's models need the app registry, which this module loads before.
     from django.contrib.auth.models import AnonymousUser
 
     sessions = [scope.get("session") for scope in scopes]

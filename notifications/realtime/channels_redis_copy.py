@@ -54,6 +54,9 @@ import time
 import uuid
 from typing import Any
 
+import redis
+import redis.sentinel
+
 logger = logging.getLogger("notifications.realtime")
 
 # The layer's methods and attributes this module and redis_store use.
@@ -239,9 +242,6 @@ def sync_pool(host: dict[str, Any], timeout: float) -> Any:
     ``channels_redis.utils.create_pool`` makes the async one, except that a
     command waits at most ``timeout`` (the layer's own socket timeout must
     outlast its blocking pop)."""
-    import redis
-    import redis.sentinel
-
     host = {**host, "socket_timeout": timeout}
     if "address" in host:
         return redis.ConnectionPool.from_url(host.pop("address"), **host)

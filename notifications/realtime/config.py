@@ -3,6 +3,9 @@
 from collections.abc import Sequence
 from typing import Any
 
+import redis
+from channels_redis.utils import decode_hosts
+
 # channels-redis blocks in BZPOPMIN for this long per receive() call.
 CHANNELS_REDIS_POP_TIMEOUT = 5
 
@@ -14,8 +17,6 @@ HostEntry = str | tuple[str, int] | list[Any] | dict[str, Any]
 
 def _driver_info() -> dict[str, Any]:
     """Connection options that spare redis-py its per-connection version lookup."""
-    import redis
-
     version = getattr(redis, "__version__", "unknown")
     try:
         from redis.driver_info import DriverInfo  # redis-py 7.1+
@@ -105,8 +106,6 @@ def redis_channel_layer(
     - A sentinel that does not answer would hold a connect for redis-py's
       default timeouts; its queries get ``socket_connect_timeout`` for both.
     """
-    from channels_redis.utils import decode_hosts
-
     if not hosts:
         raise ValueError("redis_channel_layer needs at least one Redis host.")
     options = {

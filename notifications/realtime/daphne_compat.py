@@ -26,8 +26,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.signals import setting_changed
 
+# daphne, autobahn and Twisted are imported inside the parts: they are
+# optional (the daphne extra), and nothing loads them unless a part is on.
 logger = logging.getLogger("notifications.realtime")
 # The logger daphne's own application checker writes to.
 daphne_logger = logging.getLogger("daphne.server")
@@ -612,8 +615,6 @@ class LazyFormat:
 @functools.cache
 def send_backlog_bytes() -> int:
     """REALTIME_SEND_BACKLOG_BYTES, read once: it is checked on every frame."""
-    from django.conf import settings
-
     return int(getattr(settings, "REALTIME_SEND_BACKLOG_BYTES", DEFAULT_SEND_BACKLOG_BYTES))
 
 

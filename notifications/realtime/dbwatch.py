@@ -35,7 +35,7 @@ def wake_watchers(*, using: str = "default") -> None:
 
 
 def _conninfo(using: str) -> str:
-    import psycopg
+    import psycopg  # only on PostgreSQL, whose sites have it
 
     params: dict[str, Any] = connections[using].get_connection_params()
     keep = {"dbname", "user", "password", "host", "port", "sslmode", "sslrootcert", "sslcert", "sslkey", "options"}
@@ -47,7 +47,7 @@ async def listen(on_wake: Callable[[], Awaitable[None]], *, using: str = "defaul
     LISTEN connection lives; several wake-ups while a call runs make one more
     call. Raises DatabaseError when the connection fails, for the caller to
     retry."""
-    import psycopg
+    import psycopg  # only on PostgreSQL, whose sites have it
 
     wake = asyncio.Event()
 

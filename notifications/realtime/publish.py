@@ -40,6 +40,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+import redis.exceptions
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
 from . import redis_store
@@ -86,10 +87,6 @@ def _unreachable(exc: Exception) -> bool:
     send may succeed later."""
     if isinstance(exc, ConnectionError | TimeoutError | OSError):
         return True
-    try:
-        import redis.exceptions
-    except ImportError:
-        return False
     return isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
 
 
@@ -192,8 +189,6 @@ async def _retry(retries: _Retries) -> None:
 
 def process_local(layer: Any) -> bool:
     """Whether ``layer`` reaches only the sockets of this process."""
-    from channels.layers import InMemoryChannelLayer
-
     return isinstance(layer, InMemoryChannelLayer)
 
 

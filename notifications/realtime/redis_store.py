@@ -29,6 +29,8 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, TypeVar
 
+import redis
+
 from .channels_redis_copy import (
     GROUP_ADD,
     HUB_CHANNEL_PREFIX,
@@ -194,8 +196,6 @@ class SyncClient:
     """
 
     def __init__(self, layer: Any, *, timeout: float):
-        import redis
-
         self.layer = layer
         self.clients = [redis.Redis(connection_pool=sync_pool(host, timeout)) for host in layer.hosts]
         self._group_send = SyncGroupSend(layer, self.clients)

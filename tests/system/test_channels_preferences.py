@@ -8,8 +8,14 @@ import asyncio
 import pytest
 
 from tests import factories
+from tests.unit.test_channels_preferences import CONFIG
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def channels_on(settings):
+    settings.DJANGO_NOTIFICATIONS_CONFIG = dict(CONFIG)
 
 
 @pytest.mark.daphne

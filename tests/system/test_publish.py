@@ -10,12 +10,18 @@ import logging
 import pytest
 import redis
 from asgiref.sync import async_to_sync
+from channels.layers import channel_layers
 
 from notifications.realtime import publish as publish_module
 from notifications.realtime import redis_store
 from notifications.realtime.hub import Hub
 
 needs_redis = pytest.mark.redis
+
+
+@pytest.fixture
+def layer(redis_layer):
+    return channel_layers.make_backend("default")
 
 
 def sync_client(layer):

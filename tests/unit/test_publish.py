@@ -5,16 +5,10 @@ loop. (On channels-redis: tests/system/test_publish.py.)"""
 import logging
 import threading
 
-import pytest
-from channels.layers import BaseChannelLayer, channel_layers
+from channels.layers import BaseChannelLayer
 
 from notifications.realtime import publish as publish_module
 from notifications.realtime import redis_channel_layer
-
-
-@pytest.fixture
-def layer(redis_layer):
-    return channel_layers.make_backend("default")
 
 
 def test_a_dead_redis_is_logged_and_fails_nothing(settings, caplog):
