@@ -19,7 +19,7 @@ import os
 import random
 import statistics
 
-from fanout import REDIS_URL, RESULTS, daphnes, measure, prepare_database, start_clients
+from fanout import REDIS_URL, RESULTS, daphnes, prepare_database, run_ours
 from storm import storm
 
 APP = "bench.compat_asgi:application"
@@ -43,16 +43,7 @@ def configurations() -> list[str]:
 
 
 def fan_out(cookies: list[str], args: argparse.Namespace) -> float | None:
-    from notifications import services
-
-    with daphnes(args.processes, APP) as ports:
-        targets = [[f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/notifications/", c] for i, c in enumerate(cookies)]
-        clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type":"announcement"', args.rounds, True)
-        result = measure(
-            clients,
-            args.rounds,
-            lambda n: services.announcement_publish(announcement=services.announcement_create(title=f"bench {n}")),
-        )
+    result = run_ours(cookies, args.processes, args.rounds, app=APP)
     return None if result["missing"] else result["p99"]
 
 

@@ -360,10 +360,12 @@ def measure(clients: list, rounds: int, trigger) -> dict:
     return collect(clients, triggers)
 
 
-def run_ours(cookies: list[str], processes: int, rounds: int, server: str = "daphne") -> dict:
+def run_ours(
+    cookies: list[str], processes: int, rounds: int, server: str = "daphne", app: str = "project.asgi:application"
+) -> dict:
     from notifications import services
 
-    with daphnes(processes, "project.asgi:application", server) as ports:
+    with daphnes(processes, app, server) as ports:
         targets = [[f"ws://127.0.0.1:{ports[i % processes]}/ws/notifications/", c] for i, c in enumerate(cookies)]
         clients = start_clients(targets, f"http://127.0.0.1:{ports[0]}", '"type":"announcement"', rounds, True)
         return measure(
